@@ -1,0 +1,50 @@
+// Package names holds the labels, annotations and other identifiers that make up overcommit's
+// public surface. Tests, docs and deploy manifests rely on them; change them only everywhere at once.
+package names
+
+const (
+	// Prefix is the domain of every label and annotation overcommit owns.
+	Prefix = "overcommit.dev/"
+
+	// EnabledLabel opts a Node in. The webhook's objectSelector matches it, so other nodes never
+	// reach the webhook.
+	EnabledLabel = Prefix + "enabled"
+	// EnabledValue is the only value of EnabledLabel that opts a node in.
+	EnabledValue = "true"
+
+	// CPURatioAnnotation and MemoryRatioAnnotation set a node's overcommit ratio (a decimal >= 1).
+	// Missing means the webhook's default.
+	CPURatioAnnotation    = Prefix + "cpu-ratio"
+	MemoryRatioAnnotation = Prefix + "memory-ratio"
+	// PolicyAnnotation selects the policy: PolicyStatic (default) or PolicyUsage.
+	PolicyAnnotation = Prefix + "policy"
+
+	// RawAnnotation is written by the webhook: the kubelet's own allocatable and capacity (JSON).
+	RawAnnotation = Prefix + "raw"
+	// AppliedAnnotation is written by the webhook: what it last set (JSON).
+	AppliedAnnotation = Prefix + "applied"
+
+	// SidecarInjectionLabel on a Namespace opts its pods in to sidecar injection.
+	SidecarInjectionLabel = Prefix + "sidecar-injection"
+	// SidecarInjectionEnabled is the value of SidecarInjectionLabel that opts a namespace in.
+	SidecarInjectionEnabled = "enabled"
+	// SidecarTemplateLabel marks ConfigMaps in the webhook's namespace that hold sidecar templates.
+	SidecarTemplateLabel = Prefix + "sidecar-template"
+
+	// SidecarInjectAnnotation on a Pod lists the templates it asks for: "a,b".
+	SidecarInjectAnnotation = "sidecar.overcommit.dev/inject"
+	// SidecarStatusAnnotation is written by the webhook: what was injected (JSON), for idempotency.
+	SidecarStatusAnnotation = "sidecar.overcommit.dev/status"
+)
+
+// Policies understood by the webhook.
+const (
+	PolicyStatic = "static"
+	PolicyUsage  = "usage"
+)
+
+// NodeUserPrefix starts the username a kubelet authenticates as: system:node:<name>.
+const NodeUserPrefix = "system:node:"
+
+// KubeletUser returns the username of the named node's kubelet.
+func KubeletUser(nodeName string) string { return NodeUserPrefix + nodeName }

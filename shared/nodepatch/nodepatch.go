@@ -1,0 +1,85 @@
+// Package nodepatch turns a policy result into the JSON patch the webhook returns for a Node.
+// The paths are few and fixed, so the patch is built directly rather than by diffing whole
+// objects: it is exact, small, and cheap on the webhook's hottest path.
+package nodepatch
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+)
+
+// Operations returns the JSON patch that turns node into what res says to store. It touches only
+// status.allocatable and status.capacity (cpu, memory) and the raw/applied annotations, and is
+// empty when the node already holds the result.
+func Operations(node policy.Node, res policy.Result) ([]jsonpatch.Operation, error) {
+	if res.Keep {
+		return nil, nil
+	}
+	var ops []jsonpatch.Operation
+	ops = resourceOps(ops, "/status/allocatable/", node.Allocatable, res.Allocatable)
+	ops = resourceOps(ops, "/status/capacity/", node.Capacity, res.Capacity)
+	if len(res.Applied.Allocatable) == 0 {
+		// Nothing was computed (no cpu or memory reported yet): record nothing either.
+		return ops, nil
+	}
+
+	raw, err := policy.MarshalAnnotation(res.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", names.RawAnnotation, err)
+	}
+	applied, err := policy.MarshalAnnotation(res.Applied)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", names.AppliedAnnotation, err)
+	}
+	want := map[string]string{names.RawAnnotation: raw, names.AppliedAnnotation: applied}
+	if node.Annotations == nil {
+		return append(ops, jsonpatch.NewOperation("add", "/metadata/annotations", want)), nil
+	}
+	for _, key := range []string{names.RawAnnotation, names.AppliedAnnotation} {
+		if cur, ok := node.Annotations[key]; ok && cur == want[key] {
+			continue
+		}
+		ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations/"+EscapePointer(key), want[key]))
+	}
+	return ops, nil
+}
+
+// Marshal encodes operations as a JSON patch document.
+func Marshal(ops []jsonpatch.Operation) ([]byte, error) {
+	if ops == nil {
+		ops = []jsonpatch.Operation{}
+	}
+	return json.Marshal(ops)
+}
+
+// resourceOps adds an op for each of cpu and memory whose value changes. A list the node did not
+// report is left alone: there is nothing to overcommit in it on this write.
+func resourceOps(ops []jsonpatch.Operation, prefix string, cur, next corev1.ResourceList) []jsonpatch.Operation {
+	if len(cur) == 0 {
+		return ops
+	}
+	for _, name := range policy.Resources {
+		q, ok := next[name]
+		if !ok {
+			continue
+		}
+		if c, had := cur[name]; had && c.Cmp(q) == 0 {
+			continue
+		}
+		// "add" sets an object member whether or not it exists.
+		ops = append(ops, jsonpatch.NewOperation("add", prefix+EscapePointer(string(name)), q.String()))
+	}
+	return ops
+}
+
+// EscapePointer escapes a JSON-pointer reference token (RFC 6901): "~" as "~0", "/" as "~1".
+func EscapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}

@@ -1,0 +1,280 @@
+// Package policy computes the allocatable and capacity the webhook stores for an opted-in node.
+// It is pure: no I/O, no clock, no globals. The webhook and the plugin's preview call the same
+// Compute, so a preview can never disagree with the webhook.
+package policy
+
+import (
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/overcommit-dev/overcommit/shared/names"
+)
+
+// Node is what the policy reads of a Node: its identity, metadata and status as they arrive.
+type Node struct {
+	Name        string
+	Labels      map[string]string
+	Annotations map[string]string
+	Allocatable corev1.ResourceList
+	Capacity    corev1.ResourceList
+}
+
+// UsageSample is the input of the usage policy for one node.
+type UsageSample struct {
+	// Requests is R: the summed requests of the node's non-terminal pods, counted like the scheduler.
+	Requests corev1.ResourceList
+	// Usage is U: measured usage from metrics.k8s.io. Nil when the node has no sample.
+	Usage corev1.ResourceList
+	// Timestamp is when Usage was measured.
+	Timestamp time.Time
+}
+
+// Input is everything Compute needs.
+type Input struct {
+	Node Node
+	// Writer is the username of whoever writes the node (request.userInfo.username).
+	Writer string
+	// Usage is nil when the caches that provide it are not ready; the usage policy then falls back.
+	Usage *UsageSample
+	// UsageUnavailable says why Usage is nil, for the warning ("pod cache not synced").
+	UsageUnavailable string
+	// Now is the time to judge the age of the usage sample against.
+	Now time.Time
+}
+
+// Result is what the webhook stores.
+type Result struct {
+	// Allocatable and Capacity are the full new lists; only cpu and memory ever differ from the input.
+	Allocatable corev1.ResourceList
+	Capacity    corev1.ResourceList
+	// Raw is the kubelet's own view the result was computed from (stored in names.RawAnnotation).
+	Raw Snapshot
+	// Applied is what was set (stored in names.AppliedAnnotation).
+	Applied Applied
+	// Reason says in one line how the result came about.
+	Reason string
+	// Warnings are problems the caller should surface (admission warnings, plugin output).
+	Warnings []string
+	// Fallback is true when the usage policy could not trust its inputs and kept the raw values.
+	Fallback bool
+	// Keep is true when the input must be stored as it arrived (our own output came back without a
+	// readable raw record); Allocatable and Capacity then equal the input.
+	Keep bool
+}
+
+// Snapshot is the cpu and memory part of a node's allocatable and capacity.
+type Snapshot struct {
+	Allocatable corev1.ResourceList `json:"allocatable"`
+	Capacity    corev1.ResourceList `json:"capacity,omitempty"`
+}
+
+// Applied records what the webhook set and why, as stored in names.AppliedAnnotation.
+type Applied struct {
+	Policy      string `json:"policy"`
+	CPURatio    string `json:"cpuRatio"`
+	MemoryRatio string `json:"memoryRatio"`
+	Snapshot    `json:",inline"`
+}
+
+// Resources are the only resources overcommit ever changes.
+var Resources = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
+
+// OptedIn reports whether a node carries the opt-in label.
+func OptedIn(labels map[string]string) bool {
+	return labels[names.EnabledLabel] == names.EnabledValue
+}
+
+// Compute returns what the webhook stores for an opted-in node. It never fails: every problem
+// becomes a warning and a safe result (no overcommit for the resource concerned).
+func Compute(in Input, s Settings) Result {
+	var res Result
+	ann := in.Node.Annotations
+
+	pol := ann[names.PolicyAnnotation]
+	switch pol {
+	case "":
+		pol = names.PolicyStatic
+	case names.PolicyStatic, names.PolicyUsage:
+	default:
+		res.warnf("unknown %s %q, using %q", names.PolicyAnnotation, pol, names.PolicyStatic)
+		pol = names.PolicyStatic
+	}
+	cpuRatio := res.ratio(ann, names.CPURatioAnnotation, s.CPU)
+	memRatio := res.ratio(ann, names.MemoryRatioAnnotation, s.Memory)
+
+	base, ok := res.base(in)
+	if !ok {
+		res.Keep = true
+		res.Allocatable = in.Node.Allocatable
+		res.Capacity = in.Node.Capacity
+		res.Reason = "kept as stored: no readable raw record"
+		return res
+	}
+
+	res.Allocatable = overlay(in.Node.Allocatable, nil)
+	res.Capacity = overlay(in.Node.Capacity, nil)
+	res.Raw = base
+	res.Applied = Applied{Policy: pol, CPURatio: cpuRatio.String(), MemoryRatio: memRatio.String(),
+		Snapshot: Snapshot{Allocatable: corev1.ResourceList{}, Capacity: corev1.ResourceList{}}}
+
+	var usage *UsageSample
+	if pol == names.PolicyUsage {
+		usage = res.freshUsage(in, s)
+	}
+	for _, name := range Resources {
+		a, ok := base.Allocatable[name]
+		if !ok {
+			continue
+		}
+		r := cpuRatio
+		if name == corev1.ResourceMemory {
+			r = memRatio
+		}
+		raw := value(name, a)
+		next := mulFloor(raw, r)
+		if pol == names.PolicyUsage {
+			next = res.usageTarget(name, raw, next, usage, s.UsageMargin)
+		}
+		q := quantity(name, next)
+		res.Allocatable[name] = q
+		res.Applied.Allocatable[name] = q
+		if c, ok := base.Capacity[name]; ok {
+			cq := quantity(name, value(name, c)+(next-raw))
+			res.Capacity[name] = cq
+			res.Applied.Capacity[name] = cq
+		}
+	}
+	res.Reason = reason(pol, cpuRatio, memRatio, res.Fallback)
+	return res
+}
+
+// ratio resolves one resource's ratio from a node annotation: missing means the default, an
+// unparsable value means no overcommit, and anything outside [1, max] is clamped.
+func (res *Result) ratio(ann map[string]string, key string, l Limits) Ratio {
+	s, ok := ann[key]
+	if !ok {
+		return l.Default
+	}
+	r, err := ParseRatio(s)
+	switch {
+	case err != nil:
+		res.warnf("invalid %s %q (%v), using 1", key, s, err)
+		return One
+	case r < One:
+		res.warnf("%s %q is below 1, using 1", key, s)
+		return One
+	case r > l.Max:
+		res.warnf("%s %q is above the maximum %s, using %s", key, s, l.Max, l.Max)
+		return l.Max
+	}
+	return r
+}
+
+// base applies the never-compound rule: our own earlier output coming back from a writer other
+// than the node's kubelet is replaced by the raw record it was computed from.
+func (res *Result) base(in Input) (Snapshot, bool) {
+	incoming := snapshot(in.Node.Allocatable, in.Node.Capacity)
+	appliedJSON, hasApplied := in.Node.Annotations[names.AppliedAnnotation]
+	if !hasApplied || in.Writer == names.KubeletUser(in.Node.Name) {
+		return incoming, true
+	}
+	var applied Applied
+	if err := unmarshalSnapshot(appliedJSON, &applied); err != nil {
+		res.warnf("ignoring unreadable %s: %v", names.AppliedAnnotation, err)
+		return incoming, true
+	}
+	if !sameResources(incoming.Allocatable, applied.Allocatable) {
+		return incoming, true
+	}
+	var raw Snapshot
+	rawJSON, hasRaw := in.Node.Annotations[names.RawAnnotation]
+	if !hasRaw {
+		res.warnf("allocatable equals our last output but %s is missing; leaving it as is", names.RawAnnotation)
+		return Snapshot{}, false
+	}
+	if err := unmarshalSnapshot(rawJSON, &raw); err != nil || len(raw.Allocatable) == 0 {
+		if err == nil {
+			err = fmt.Errorf("no allocatable")
+		}
+		res.warnf("allocatable equals our last output but %s is unreadable (%v); leaving it as is", names.RawAnnotation, err)
+		return Snapshot{}, false
+	}
+	return raw, true
+}
+
+// freshUsage returns the usage sample when it can be trusted, else records a fallback.
+func (res *Result) freshUsage(in Input, s Settings) *UsageSample {
+	switch {
+	case in.Usage == nil:
+		why := in.UsageUnavailable
+		if why == "" {
+			why = "no usage data"
+		}
+		res.fallback("usage policy: %s; no overcommit", why)
+		return nil
+	case in.Usage.Usage == nil:
+		res.fallback("usage policy: no metrics for node %s; no overcommit", in.Node.Name)
+		return nil
+	}
+	if age := in.Now.Sub(in.Usage.Timestamp); age > s.MaxMetricsAge {
+		res.fallback("usage policy: metrics for node %s are %s old (max %s); no overcommit",
+			in.Node.Name, age.Round(time.Second), s.MaxMetricsAge)
+		return nil
+	}
+	return in.Usage
+}
+
+// usageTarget is A' = clamp(A + R - U*(1+m), A, A*r) for one resource.
+func (res *Result) usageTarget(name corev1.ResourceName, raw, ceiling int64, u *UsageSample, margin Ratio) int64 {
+	if u == nil {
+		return raw
+	}
+	used, ok := u.Usage[name]
+	if !ok {
+		res.fallback("usage policy: no %s usage measured; no %s overcommit", name, name)
+		return raw
+	}
+	var requested int64
+	if q, ok := u.Requests[name]; ok {
+		requested = value(name, q)
+	}
+	want := raw + requested - mulCeil(value(name, used), One+margin)
+	return max(raw, min(want, ceiling))
+}
+
+func (res *Result) fallback(format string, args ...any) {
+	res.Fallback = true
+	res.warnf(format, args...)
+}
+
+func (res *Result) warnf(format string, args ...any) {
+	res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...))
+}
+
+func reason(pol string, cpu, mem Ratio, fellBack bool) string {
+	if fellBack {
+		return fmt.Sprintf("%s policy fell back to raw where inputs were missing (cpu up to x%s, memory up to x%s)", pol, cpu, mem)
+	}
+	if pol == names.PolicyUsage {
+		return fmt.Sprintf("usage policy: unused requests reclaimed (cpu up to x%s, memory up to x%s)", cpu, mem)
+	}
+	return fmt.Sprintf("static policy: cpu x%s, memory x%s", cpu, mem)
+}
+
+// value is a resource amount as an integer: millicores for cpu, bytes otherwise.
+func value(name corev1.ResourceName, q resource.Quantity) int64 {
+	if name == corev1.ResourceCPU {
+		return q.MilliValue()
+	}
+	return q.Value()
+}
+
+func quantity(name corev1.ResourceName, v int64) resource.Quantity {
+	if name == corev1.ResourceCPU {
+		return *resource.NewMilliQuantity(v, resource.DecimalSI)
+	}
+	return *resource.NewQuantity(v, resource.BinarySI)
+}

@@ -1,0 +1,70 @@
+package policy
+
+import (
+	"encoding/json"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// snapshot copies the cpu and memory entries of allocatable and capacity.
+func snapshot(alloc, capacity corev1.ResourceList) Snapshot {
+	return Snapshot{Allocatable: pick(alloc), Capacity: pick(capacity)}
+}
+
+func pick(l corev1.ResourceList) corev1.ResourceList {
+	out := make(corev1.ResourceList, len(Resources))
+	for _, name := range Resources {
+		if q, ok := l[name]; ok {
+			out[name] = q
+		}
+	}
+	return out
+}
+
+// overlay returns a copy of l with the entries of over replacing its own.
+func overlay(l, over corev1.ResourceList) corev1.ResourceList {
+	out := make(corev1.ResourceList, len(l)+len(over))
+	for k, v := range l {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// sameResources reports whether cpu and memory agree between a and b (missing equals missing).
+func sameResources(a, b corev1.ResourceList) bool {
+	for _, name := range Resources {
+		qa, oka := a[name]
+		qb, okb := b[name]
+		if oka != okb || (oka && qa.Cmp(qb) != 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func unmarshalSnapshot(s string, into any) error {
+	return json.Unmarshal([]byte(s), into)
+}
+
+// MarshalAnnotation encodes a Snapshot or Applied record for a node annotation.
+func MarshalAnnotation(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// ParseRaw decodes names.RawAnnotation.
+func ParseRaw(s string) (Snapshot, error) {
+	var snap Snapshot
+	err := json.Unmarshal([]byte(s), &snap)
+	return snap, err
+}
+
+// ParseApplied decodes names.AppliedAnnotation.
+func ParseApplied(s string) (Applied, error) {
+	var a Applied
+	err := json.Unmarshal([]byte(s), &a)
+	return a, err
+}
