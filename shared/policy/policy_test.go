@@ -134,7 +134,7 @@ func TestComputeUsage(t *testing.T) {
 	}{
 		{name: "reclaims unused requests", ann: usageAnn("4"),
 			usage:   &UsageSample{Requests: list("cpu", "8", "memory", "8Gi"), Usage: list("cpu", "2", "memory", "4Gi"), Timestamp: fresh},
-			wantCPU: "9500m", /* 3900 + 8000 - 2400 */ wantMem: "18636Mi" /* 15Gi + 8Gi - 4.8Gi = 18636.8Mi */},
+			wantCPU: "9500m" /* 3900 + 8000 - 2400 */, wantMem: "18636Mi" /* 15Gi + 8Gi - 4.8Gi = 18636.8Mi */},
 		{name: "capped by the ratio", ann: usageAnn("2"),
 			usage:   &UsageSample{Requests: list("cpu", "8", "memory", "1Gi"), Usage: list("cpu", "2", "memory", "1Gi"), Timestamp: fresh},
 			wantCPU: "7800m", wantMem: "15Gi"},

@@ -1,0 +1,165 @@
+package admission
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MaxRequestBytes bounds a request body. The apiserver caps objects at 1.5 MiB in etcd, and a
+// review carries the object twice (object and oldObject) plus a little framing.
+const MaxRequestBytes = 3 << 20
+
+// Webhook serves one admission path.
+type Webhook struct {
+	// Name labels metrics and logs ("node", "pod").
+	Name    string
+	Handler Handler
+	Metrics *Metrics
+	Log     *slog.Logger
+	// OnPanic answers a request whose handler panicked. The node webhook must never block a
+	// write, so it allows; nil denies.
+	OnPanic func(req *Request) Response
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// ServeHTTP reads an AdmissionReview, calls the handler and writes the response. Problems with
+// the HTTP request itself get an HTTP error: the apiserver then applies the failure policy.
+func (wh *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	outcome := OutcomeBadRequest
+	var warnings int
+	defer func() {
+		wh.Metrics.requests.WithLabelValues(wh.Name, outcome).Inc()
+		wh.Metrics.duration.WithLabelValues(wh.Name).Observe(time.Since(start).Seconds())
+		if warnings > 0 {
+			wh.Metrics.warnings.WithLabelValues(wh.Name).Add(float64(warnings))
+		}
+	}()
+
+	req, status, err := readRequest(r)
+	if err != nil {
+		wh.Log.Info("rejecting malformed admission request", "webhook", wh.Name, "status", status, "err", err, "remote", r.RemoteAddr)
+		http.Error(w, err.Error(), status)
+		return
+	}
+
+	resp := wh.handle(r.Context(), req)
+	outcome, warnings = resp.outcome(), len(resp.Warnings)
+	if err := writeResponse(w, req, resp); err != nil {
+		wh.Log.Error("writing admission response", "webhook", wh.Name, "uid", req.UID, "err", err)
+	}
+}
+
+// handle calls the handler, turning a panic into an answer instead of a dropped connection.
+func (wh *Webhook) handle(ctx context.Context, req *Request) (resp Response) {
+	defer func() {
+		if p := recover(); p != nil {
+			wh.Log.Error("admission handler panicked", "webhook", wh.Name, "uid", req.UID, "name", req.Name, "panic", fmt.Sprint(p))
+			if wh.OnPanic != nil {
+				resp = wh.OnPanic(req)
+			} else {
+				resp = Denied(500, fmt.Sprintf("overcommit %s webhook: internal error", wh.Name))
+			}
+			resp.Outcome = OutcomePanic
+		}
+	}()
+	return wh.Handler.Handle(ctx, req)
+}
+
+// review is the envelope of an AdmissionReview as it arrives.
+type review struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Request    *Request `json:"request"`
+}
+
+var errBodyTooLarge = fmt.Errorf("request body exceeds %d bytes", MaxRequestBytes)
+
+// readRequest validates and decodes the HTTP request. It returns an HTTP status with any error.
+func readRequest(r *http.Request) (*Request, int, error) {
+	if r.Method != http.MethodPost {
+		return nil, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed: admission reviews are POSTed", r.Method)
+	}
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q not supported: want application/json", ct)
+	}
+	if r.ContentLength > MaxRequestBytes {
+		return nil, http.StatusRequestEntityTooLarge, errBodyTooLarge
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 64<<10 { // don't let one huge request pin memory in the pool
+			bufPool.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, MaxRequestBytes)); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, http.StatusRequestEntityTooLarge, errBodyTooLarge
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
+	}
+	if buf.Len() == 0 {
+		return nil, http.StatusBadRequest, errors.New("empty request body: want an AdmissionReview")
+	}
+	var rev review
+	if err := json.Unmarshal(buf.Bytes(), &rev); err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("malformed AdmissionReview: %w", err)
+	}
+	if rev.APIVersion != admissionv1.SchemeGroupVersion.String() || rev.Kind != "AdmissionReview" {
+		return nil, http.StatusBadRequest, fmt.Errorf("unsupported %q %q: only admission.k8s.io/v1 AdmissionReview is served (set admissionReviewVersions: [v1])", rev.APIVersion, rev.Kind)
+	}
+	if rev.Request == nil {
+		return nil, http.StatusBadRequest, errors.New("AdmissionReview has no request")
+	}
+	if rev.Request.UID == "" {
+		return nil, http.StatusBadRequest, errors.New("AdmissionReview request has no uid")
+	}
+	return rev.Request, http.StatusOK, nil
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+var jsonPatchType = admissionv1.PatchTypeJSONPatch
+
+func writeResponse(w http.ResponseWriter, req *Request, resp Response) error {
+	out := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+		Response: &admissionv1.AdmissionResponse{
+			UID:      req.UID,
+			Allowed:  resp.Allowed,
+			Result:   resp.Status,
+			Warnings: resp.Warnings,
+		},
+	}
+	if len(resp.Patch) > 0 {
+		out.Response.Patch = resp.Patch
+		out.Response.PatchType = &jsonPatchType
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if err := json.NewEncoder(buf).Encode(&out); err != nil {
+		http.Error(w, "encoding response", http.StatusInternalServerError)
+		return fmt.Errorf("encoding response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(buf.Bytes())
+	return err
+}

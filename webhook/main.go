@@ -1,0 +1,158 @@
+// Command overcommit-webhook is the mutating admission webhook that overcommits opted-in nodes.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/overcommit-dev/overcommit/shared/version"
+	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/nodes"
+	"github.com/overcommit-dev/overcommit/webhook/usage"
+)
+
+func main() {
+	o, err := parseOptions(os.Args[1:])
+	if errors.Is(err, pflagHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "overcommit-webhook: %v\n", err)
+		os.Exit(2)
+	}
+	if o.version {
+		fmt.Println(version.Version)
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		o.logger().Error("overcommit-webhook failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o *options) error {
+	log := o.logger()
+	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+	log.Info("starting overcommit-webhook", "version", version.Version,
+		"defaultCPURatio", o.settings.CPU.Default.String(), "maxCPURatio", o.settings.CPU.Max.String(),
+		"defaultMemoryRatio", o.settings.Memory.Default.String(), "maxMemoryRatio", o.settings.Memory.Max.String())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	src, err := usageSource(o, log, reg)
+	if err != nil {
+		return err
+	}
+	nodeHandler := &nodes.Handler{Settings: o.settings, Metrics: nodes.NewMetrics(reg), Log: log}
+	if src != nil {
+		nodeHandler.Usage = src
+		src.Run(ctx)
+	}
+	wire := admission.NewMetrics(reg)
+
+	srv := webhook.NewServer(webhook.Options{
+		Host:    o.host,
+		Port:    o.port,
+		CertDir: o.certDir,
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+			c.MinVersion = tls.VersionTLS12
+			if !o.enableHTTP2 {
+				c.NextProtos = []string{"http/1.1"}
+			}
+		}},
+	})
+	srv.Register("/mutate-node", &admission.Webhook{
+		Name: "node", Handler: nodeHandler, Metrics: wire, Log: log, OnPanic: nodeHandler.OnPanic,
+	})
+
+	errs := make(chan error, 3)
+	go func() { errs <- wrap("webhook server", srv.Start(ctx)) }()
+	probes := http.NewServeMux()
+	probes.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
+	probes.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: map[string]healthz.Checker{"webhook": srv.StartedChecker()}}))
+	go func() { errs <- wrap("health probes", serve(ctx, o.probeAddr, probes)) }()
+	if o.metricsAddr != "0" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
+		go func() { errs <- wrap("metrics", serve(ctx, o.metricsAddr, mux)) }()
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+// usageSource connects the usage policy's caches, or returns nil when there is no cluster to
+// connect to: the static policy needs none, and usage falls back with a warning.
+func usageSource(o *options, log *slog.Logger, reg prometheus.Registerer) (*usage.Source, error) {
+	var cfg *rest.Config
+	var err error
+	if o.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("loading --kubeconfig %s: %w", o.kubeconfig, err)
+		}
+	} else if cfg, err = rest.InClusterConfig(); err != nil {
+		log.Warn("no cluster connection (not in a cluster and no --kubeconfig); the usage policy will fall back to raw allocatable", "err", err)
+		return nil, nil
+	}
+	cfg.UserAgent = "overcommit-webhook/" + version.Version
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating kubernetes client: %w", err)
+	}
+	mc, err := metricsclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating metrics client: %w", err)
+	}
+	return usage.NewSource(kube, mc, usage.Options{RefreshInterval: o.metricsRefresh, Log: log, Registerer: reg})
+}
+
+func serve(ctx context.Context, addr string, h http.Handler) error {
+	s := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(shutdownCtx)
+	}()
+	if err := s.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,139 @@
+// Package nodes is the node admission handler: it rewrites the allocatable and capacity of
+// opted-in nodes by the shared policy. It never denies: every problem allows the write unchanged
+// with a warning and a metric, because blocking a kubelet's status write hurts the node.
+package nodes
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/nodepatch"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/webhook/admission"
+)
+
+// UsageSource answers the usage policy's questions from in-memory caches only.
+type UsageSource interface {
+	// Sample returns the node's summed pod requests and measured usage, or nil and why not.
+	Sample(nodeName string) (*policy.UsageSample, string)
+}
+
+// Handler is the node webhook.
+type Handler struct {
+	Settings policy.Settings
+	// Usage may be nil (no cluster connection): the usage policy then always falls back.
+	Usage   UsageSource
+	Metrics *Metrics
+	Log     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// WarningPrefix starts every admission warning, so users know where it came from.
+const WarningPrefix = "overcommit: "
+
+// node is the part of a Node the policy reads. Decoding only these fields skips the images,
+// conditions and everything else that makes up most of a Node's bytes.
+type node struct {
+	Metadata struct {
+		Name        string            `json:"name"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Status struct {
+		Allocatable corev1.ResourceList `json:"allocatable"`
+		Capacity    corev1.ResourceList `json:"capacity"`
+	} `json:"status"`
+}
+
+// Handle implements admission.Handler.
+func (h *Handler) Handle(_ context.Context, req *admission.Request) admission.Response {
+	if req.Kind.Group != "" || req.Kind.Kind != "Node" {
+		return h.failOpen(req, "unexpected", fmt.Sprintf("expected a Node, got %s; check the webhook's rules", req.Kind.String()))
+	}
+	var n node
+	if err := json.Unmarshal(req.Object, &n); err != nil {
+		return h.failOpen(req, "decode", fmt.Sprintf("cannot decode node: %v", err))
+	}
+	if !policy.OptedIn(n.Metadata.Labels) {
+		return admission.Allowed()
+	}
+	if n.Metadata.Name == "" {
+		n.Metadata.Name = req.Name
+	}
+	in := policy.Input{
+		Node: policy.Node{
+			Name:        n.Metadata.Name,
+			Labels:      n.Metadata.Labels,
+			Annotations: n.Metadata.Annotations,
+			Allocatable: n.Status.Allocatable,
+			Capacity:    n.Status.Capacity,
+		},
+		Writer: req.UserInfo.Username,
+		Now:    h.now(),
+	}
+	if n.Metadata.Annotations[names.PolicyAnnotation] == names.PolicyUsage {
+		if h.Usage == nil {
+			in.UsageUnavailable = "the webhook has no cluster connection for usage data"
+		} else {
+			in.Usage, in.UsageUnavailable = h.Usage.Sample(in.Node.Name)
+		}
+	}
+	res := policy.Compute(in, h.Settings)
+	if res.Fallback {
+		h.Metrics.fallbacks.Inc()
+	}
+	ops, err := nodepatch.Operations(in.Node, res)
+	if err != nil {
+		return h.failOpen(req, "patch", err.Error())
+	}
+	patch, err := nodepatch.Marshal(ops)
+	if err != nil {
+		return h.failOpen(req, "patch", err.Error())
+	}
+	warnings := prefixed(res.Warnings)
+	if len(ops) > 0 && !req.IsDryRun() {
+		h.Metrics.patched.WithLabelValues(res.Applied.Policy).Inc()
+	}
+	h.Log.Debug("node reviewed", "node", in.Node.Name, "writer", in.Writer, "operation", req.Operation,
+		"ops", len(ops), "reason", res.Reason, "warnings", res.Warnings, "dryRun", req.IsDryRun())
+	return admission.Patched(patch, warnings...)
+}
+
+// failOpen allows the write unchanged and says why: the node webhook never blocks a node.
+func (h *Handler) failOpen(req *admission.Request, kind, msg string) admission.Response {
+	h.Metrics.errors.WithLabelValues(kind).Inc()
+	h.Log.Warn("allowing node write unchanged", "node", req.Name, "uid", req.UID, "problem", kind, "err", msg)
+	resp := admission.Allowed(WarningPrefix + msg + "; node left unchanged")
+	resp.Outcome = admission.OutcomeError
+	return resp
+}
+
+// OnPanic is the admission.Webhook hook for this handler: allow unchanged.
+func (h *Handler) OnPanic(req *admission.Request) admission.Response {
+	return h.failOpen(req, "panic", "internal error")
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func prefixed(ws []string) []string {
+	if len(ws) == 0 {
+		return nil
+	}
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = WarningPrefix + w
+	}
+	return out
+}

@@ -1,0 +1,389 @@
+package nodes
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/webhook/admission"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	wh      *admission.Webhook
+	handler *Handler
+	wire    *admission.Metrics
+}
+
+func newFixture(t testing.TB, src UsageSource) *fixture {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := &Handler{Settings: policy.DefaultSettings(), Usage: src, Metrics: NewMetrics(reg), Log: log, Now: func() time.Time { return now }}
+	wire := admission.NewMetrics(reg)
+	return &fixture{handler: h, wire: wire, wh: &admission.Webhook{Name: "node", Handler: h, Metrics: wire, Log: log, OnPanic: h.OnPanic}}
+}
+
+func testNode(labels, ann map[string]string) *corev1.Node {
+	return &corev1.Node{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
+		ObjectMeta: metav1.ObjectMeta{Name: "worker-1", Labels: labels, Annotations: ann},
+		Status: corev1.NodeStatus{
+			Allocatable: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("3900m"), corev1.ResourceMemory: resource.MustParse("15Gi"),
+				corev1.ResourcePods: resource.MustParse("110"), "example.com/gpu": resource.MustParse("2"),
+			},
+			Capacity: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi"),
+				corev1.ResourcePods: resource.MustParse("110"), "example.com/gpu": resource.MustParse("2"),
+			},
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+		},
+	}
+}
+
+var optIn = map[string]string{names.EnabledLabel: "true"}
+
+// review wraps an object in an AdmissionReview as the apiserver sends it.
+func review(t testing.TB, obj runtime.Object, op admissionv1.Operation, user string, dryRun bool) []byte {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:         types.UID("705ab4f5-6393-11e8-b7cc-42010a800002"),
+			Kind:        metav1.GroupVersionKind{Version: "v1", Kind: "Node"},
+			Resource:    metav1.GroupVersionResource{Version: "v1", Resource: "nodes"},
+			SubResource: "status",
+			Name:        "worker-1",
+			Operation:   op,
+			UserInfo:    authenticationv1.UserInfo{Username: user},
+			Object:      runtime.RawExtension{Raw: raw},
+			OldObject:   runtime.RawExtension{Raw: raw},
+			DryRun:      ptr.To(dryRun),
+		},
+	}
+	b, err := json.Marshal(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// send posts a review and returns the decoded response.
+func (f *fixture) send(t testing.TB, body []byte) *admissionv1.AdmissionResponse {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/mutate-node", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	f.wh.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("HTTP %d: %s", rec.Code, rec.Body.String())
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("decoding response: %v\n%s", err, rec.Body.String())
+	}
+	if out.APIVersion != "admission.k8s.io/v1" || out.Kind != "AdmissionReview" || out.Response == nil {
+		t.Fatalf("malformed response: %s", rec.Body.String())
+	}
+	if out.Response.UID != "705ab4f5-6393-11e8-b7cc-42010a800002" {
+		t.Fatalf("response uid = %q", out.Response.UID)
+	}
+	if !out.Response.Allowed {
+		t.Fatalf("node write denied: %+v", out.Response.Result)
+	}
+	return out.Response
+}
+
+// apply applies a response's patch to the node, as the apiserver does, and returns the result.
+func apply(t testing.TB, n *corev1.Node, resp *admissionv1.AdmissionResponse) *corev1.Node {
+	t.Helper()
+	raw, err := json.Marshal(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Patch) > 0 {
+		if resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+			t.Fatalf("patch type = %v, want JSONPatch", resp.PatchType)
+		}
+		p, err := jsonpatch.DecodePatch(resp.Patch)
+		if err != nil {
+			t.Fatalf("decoding patch %s: %v", resp.Patch, err)
+		}
+		if raw, err = p.Apply(raw); err != nil {
+			t.Fatalf("patch %s does not apply: %v", resp.Patch, err)
+		}
+	}
+	var out corev1.Node
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func qty(l corev1.ResourceList, name corev1.ResourceName) string {
+	q := l[name]
+	return q.String()
+}
+
+func TestHandlerStaticRatio(t *testing.T) {
+	f := newFixture(t, nil)
+	in := testNode(optIn, map[string]string{names.CPURatioAnnotation: "2"})
+	resp := f.send(t, review(t, in, admissionv1.Update, "system:node:worker-1", false))
+	got := apply(t, in, resp)
+
+	want := map[string]string{"alloc cpu": "7800m", "cap cpu": "7900m", "alloc memory": "15Gi", "cap memory": "16Gi",
+		"alloc pods": "110", "alloc gpu": "2", "cap gpu": "2"}
+	gotVals := map[string]string{
+		"alloc cpu": qty(got.Status.Allocatable, "cpu"), "cap cpu": qty(got.Status.Capacity, "cpu"),
+		"alloc memory": qty(got.Status.Allocatable, "memory"), "cap memory": qty(got.Status.Capacity, "memory"),
+		"alloc pods": qty(got.Status.Allocatable, "pods"), "alloc gpu": qty(got.Status.Allocatable, "example.com/gpu"),
+		"cap gpu": qty(got.Status.Capacity, "example.com/gpu"),
+	}
+	if diff := cmp.Diff(want, gotVals); diff != "" {
+		t.Errorf("stored node (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(`{"allocatable":{"cpu":"3900m","memory":"15Gi"},"capacity":{"cpu":"4","memory":"16Gi"}}`, got.Annotations[names.RawAnnotation]); diff != "" {
+		t.Errorf("raw annotation (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(got.Annotations[names.AppliedAnnotation], `"cpu":"7800m"`) {
+		t.Errorf("applied annotation = %s", got.Annotations[names.AppliedAnnotation])
+	}
+	// Only the four resource values and the two annotations are touched.
+	var ops []map[string]any
+	if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, op := range ops {
+		paths = append(paths, op["op"].(string)+" "+op["path"].(string))
+	}
+	wantPaths := []string{"add /status/allocatable/cpu", "add /status/capacity/cpu",
+		"add /metadata/annotations/overcommit.dev~1raw", "add /metadata/annotations/overcommit.dev~1applied"}
+	if diff := cmp.Diff(wantPaths, paths); diff != "" {
+		t.Errorf("patch paths (-want +got):\n%s", diff)
+	}
+	if c := testutil.ToFloat64(f.handler.Metrics.patched.WithLabelValues("static")); c != 1 {
+		t.Errorf("patched metric = %v, want 1", c)
+	}
+}
+
+func TestHandlerNoAnnotationsYet(t *testing.T) {
+	f := newFixture(t, nil)
+	in := testNode(optIn, nil) // no annotations map at all: the patch must create it
+	got := apply(t, in, f.send(t, review(t, in, admissionv1.Create, "system:node:worker-1", false)))
+	if got.Annotations[names.RawAnnotation] == "" || qty(got.Status.Allocatable, "cpu") != "5850m" {
+		t.Errorf("annotations %v, cpu %s", got.Annotations, qty(got.Status.Allocatable, "cpu"))
+	}
+}
+
+// TestHandlerFeedback feeds the handler's own output back 100 times, from writers that do not
+// carry allocatable: it must stay at 7800m. A kubelet write with a new raw allocatable then
+// recomputes from it.
+func TestHandlerFeedback(t *testing.T) {
+	f := newFixture(t, nil)
+	n := testNode(optIn, map[string]string{names.CPURatioAnnotation: "2"})
+	n = apply(t, n, f.send(t, review(t, n, admissionv1.Update, "system:node:worker-1", false)))
+	writers := []string{"system:serviceaccount:kube-system:node-controller", "kwok-controller", "kubernetes-admin"}
+	for i := 0; i < 100; i++ {
+		n = apply(t, n, f.send(t, review(t, n, admissionv1.Update, writers[i%len(writers)], false)))
+		if got := qty(n.Status.Allocatable, "cpu"); got != "7800m" {
+			t.Fatalf("write %d: cpu = %s, want 7800m", i, got)
+		}
+		if got := qty(n.Status.Capacity, "cpu"); got != "7900m" {
+			t.Fatalf("write %d: capacity cpu = %s, want 7900m", i, got)
+		}
+	}
+
+	// The kubelet resizes: it reports a new raw allocatable, which is the new base.
+	n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("7900m")
+	n.Status.Capacity[corev1.ResourceCPU] = resource.MustParse("8")
+	n = apply(t, n, f.send(t, review(t, n, admissionv1.Update, "system:node:worker-1", false)))
+	if got := qty(n.Status.Allocatable, "cpu"); got != "15800m" {
+		t.Errorf("after kubelet resize: cpu = %s, want 15800m", got)
+	}
+	if !strings.Contains(n.Annotations[names.RawAnnotation], `"cpu":"7900m"`) {
+		t.Errorf("raw annotation not updated: %s", n.Annotations[names.RawAnnotation])
+	}
+}
+
+func TestHandlerLeavesOthersAlone(t *testing.T) {
+	tests := []struct {
+		name      string
+		node      *corev1.Node
+		wantWarn  string
+		wantPatch bool
+	}{
+		{name: "not opted in", node: testNode(nil, map[string]string{names.CPURatioAnnotation: "2"})},
+		{name: "label not true", node: testNode(map[string]string{names.EnabledLabel: "yes"}, nil)},
+		{name: "bad ratio", node: testNode(optIn, map[string]string{names.CPURatioAnnotation: "abc"}),
+			wantWarn: `overcommit: invalid overcommit.dev/cpu-ratio "abc"`, wantPatch: true /* records raw/applied */},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			resp := f.send(t, review(t, tt.node, admissionv1.Update, "system:node:worker-1", false))
+			got := apply(t, tt.node, resp)
+			if (len(resp.Patch) > 0) != tt.wantPatch {
+				t.Errorf("patch = %s, want patch %v", resp.Patch, tt.wantPatch)
+			}
+			if diff := cmp.Diff(tt.node.Status.Allocatable, got.Status.Allocatable); diff != "" {
+				t.Errorf("allocatable changed (-want +got):\n%s", diff)
+			}
+			if tt.wantWarn != "" && (len(resp.Warnings) == 0 || !strings.HasPrefix(resp.Warnings[0], tt.wantWarn)) {
+				t.Errorf("warnings = %q, want %q", resp.Warnings, tt.wantWarn)
+			}
+		})
+	}
+}
+
+func TestHandlerDryRunStillPatches(t *testing.T) {
+	f := newFixture(t, nil)
+	in := testNode(optIn, map[string]string{names.CPURatioAnnotation: "2"})
+	got := apply(t, in, f.send(t, review(t, in, admissionv1.Update, "kubernetes-admin", true)))
+	if qty(got.Status.Allocatable, "cpu") != "7800m" {
+		t.Errorf("dry run: cpu = %s, want 7800m (preview --server relies on it)", qty(got.Status.Allocatable, "cpu"))
+	}
+	if c := testutil.ToFloat64(f.handler.Metrics.patched.WithLabelValues("static")); c != 0 {
+		t.Errorf("dry run counted as a patched node")
+	}
+}
+
+type fakeUsage struct {
+	sample *policy.UsageSample
+	why    string
+	calls  int
+}
+
+func (f *fakeUsage) Sample(string) (*policy.UsageSample, string) { f.calls++; return f.sample, f.why }
+
+func TestHandlerUsagePolicy(t *testing.T) {
+	ann := map[string]string{names.PolicyAnnotation: "usage", names.CPURatioAnnotation: "3"}
+	tests := []struct {
+		name     string
+		src      UsageSource
+		wantCPU  string
+		wantWarn string
+	}{
+		{name: "reclaims", src: &fakeUsage{sample: &policy.UsageSample{
+			Requests: corev1.ResourceList{"cpu": resource.MustParse("8"), "memory": resource.MustParse("1Gi")},
+			Usage:    corev1.ResourceList{"cpu": resource.MustParse("2"), "memory": resource.MustParse("1Gi")},
+			Timestamp: now.Add(-time.Minute)}},
+			wantCPU: "9500m"},
+		{name: "cache not ready", src: &fakeUsage{why: "pod cache not synced yet"},
+			wantCPU: "3900m", wantWarn: "overcommit: usage policy: pod cache not synced yet; no overcommit"},
+		{name: "no cluster", src: nil,
+			wantCPU: "3900m", wantWarn: "overcommit: usage policy: the webhook has no cluster connection for usage data; no overcommit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.src)
+			in := testNode(optIn, ann)
+			resp := f.send(t, review(t, in, admissionv1.Update, "system:node:worker-1", false))
+			got := apply(t, in, resp)
+			if c := qty(got.Status.Allocatable, "cpu"); c != tt.wantCPU {
+				t.Errorf("cpu = %s, want %s", c, tt.wantCPU)
+			}
+			if tt.wantWarn != "" {
+				if len(resp.Warnings) == 0 || resp.Warnings[0] != tt.wantWarn {
+					t.Errorf("warnings = %q, want %q", resp.Warnings, tt.wantWarn)
+				}
+				if c := testutil.ToFloat64(f.handler.Metrics.fallbacks); c != 1 {
+					t.Errorf("fallback metric = %v, want 1", c)
+				}
+			}
+		})
+	}
+}
+
+func TestHandlerStaticNeverReadsUsage(t *testing.T) {
+	src := &fakeUsage{}
+	f := newFixture(t, src)
+	in := testNode(optIn, nil)
+	f.send(t, review(t, in, admissionv1.Update, "system:node:worker-1", false))
+	if src.calls != 0 {
+		t.Errorf("static policy consulted the usage caches %d times", src.calls)
+	}
+}
+
+func TestHandlerFailsOpen(t *testing.T) {
+	pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "p"}}
+	tests := []struct {
+		name     string
+		body     func(t testing.TB) []byte
+		wantWarn string
+		wantKind string
+	}{
+		{name: "not a node", wantKind: "unexpected", wantWarn: "expected a Node, got /v1, Kind=Pod", body: func(t testing.TB) []byte {
+			b := review(t, pod, admissionv1.Create, "u", false)
+			return bytes.Replace(b, []byte(`"kind":{"group":"","version":"v1","kind":"Node"}`), []byte(`"kind":{"group":"","version":"v1","kind":"Pod"}`), 1)
+		}},
+		{name: "object is not decodable", wantKind: "decode", wantWarn: "cannot decode node", body: func(t testing.TB) []byte {
+			b := review(t, testNode(optIn, nil), admissionv1.Update, "u", false)
+			return bytes.Replace(b, []byte(`"cpu":"3900m"`), []byte(`"cpu":"lots"`), 1)
+		}},
+		{name: "no object", wantKind: "decode", wantWarn: "cannot decode node", body: func(t testing.TB) []byte {
+			return []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","kind":{"version":"v1","kind":"Node"}}}`)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			resp := f.send(t, tt.body(t))
+			if len(resp.Patch) != 0 {
+				t.Errorf("patch = %s, want none", resp.Patch)
+			}
+			if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], tt.wantWarn) {
+				t.Errorf("warnings = %q, want one containing %q", resp.Warnings, tt.wantWarn)
+			}
+			if c := testutil.ToFloat64(f.handler.Metrics.errors.WithLabelValues(tt.wantKind)); c != 1 {
+				t.Errorf("errors{kind=%s} = %v, want 1", tt.wantKind, c)
+			}
+			if c := testutil.ToFloat64(f.wire.RequestCount("node", admission.OutcomeError)); c != 1 {
+				t.Errorf("requests{outcome=error} = %v, want 1", c)
+			}
+		})
+	}
+}
+
+type panicky struct{}
+
+func (panicky) Sample(string) (*policy.UsageSample, string) { panic("boom") }
+
+func TestHandlerPanicAllows(t *testing.T) {
+	f := newFixture(t, panicky{})
+	in := testNode(optIn, map[string]string{names.PolicyAnnotation: "usage"})
+	resp := f.send(t, review(t, in, admissionv1.Update, "system:node:worker-1", false))
+	if len(resp.Patch) != 0 || len(resp.Warnings) != 1 {
+		t.Errorf("patch %s warnings %q", resp.Patch, resp.Warnings)
+	}
+	if c := testutil.ToFloat64(f.wire.RequestCount("node", admission.OutcomePanic)); c != 1 {
+		t.Errorf("panic outcome = %v, want 1", c)
+	}
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/overcommit-dev/overcommit/shared/policy"
+)
+
+// options are the webhook's command-line flags, named as controller-runtime projects name them.
+type options struct {
+	host           string
+	port           int
+	certDir        string
+	metricsAddr    string
+	probeAddr      string
+	kubeconfig     string
+	settings       policy.Settings
+	metricsRefresh time.Duration
+	logLevel       slog.Level
+	logFormat      string
+	version        bool
+	enableHTTP2    bool
+}
+
+func parseOptions(args []string) (*options, error) {
+	o := &options{settings: policy.DefaultSettings()}
+	fs := pflag.NewFlagSet("overcommit-webhook", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, `overcommit-webhook rewrites status.allocatable of opted-in nodes (label %s)
+so the scheduler can use capacity that pods request but do not use.
+
+It serves /mutate-node over TLS for Node CREATE and nodes/status UPDATE admission reviews, answers
+from in-memory caches only, and never blocks a node's status write.
+
+Usage:
+  overcommit-webhook [flags]
+
+Flags:
+%s`, "overcommit.dev/enabled=true", fs.FlagUsages())
+	}
+
+	fs.StringVar(&o.host, "host", "", "Address the webhook server binds to; empty means all interfaces.")
+	fs.IntVar(&o.port, "port", 9443, "Port the webhook server serves TLS on.")
+	fs.StringVar(&o.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs",
+		"Directory holding the serving certificate tls.crt and key tls.key; changes are picked up without a restart.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; \"0\" disables it.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "",
+		"Kubeconfig for the usage policy's caches; empty means in-cluster config. Without a cluster, static still works and usage falls back.")
+	fs.Var(&o.settings.CPU.Default, "default-cpu-ratio", "CPU ratio for nodes without the overcommit.dev/cpu-ratio annotation.")
+	fs.Var(&o.settings.CPU.Max, "max-cpu-ratio", "Largest CPU ratio a node annotation may ask for; larger values are clamped.")
+	fs.Var(&o.settings.Memory.Default, "default-memory-ratio", "Memory ratio for nodes without the overcommit.dev/memory-ratio annotation (1 = no memory overcommit).")
+	fs.Var(&o.settings.Memory.Max, "max-memory-ratio", "Largest memory ratio a node annotation may ask for; larger values are clamped.")
+	fs.Var(&o.settings.UsageMargin, "usage-margin", "Safety margin m of the usage policy: measured usage counts as usage*(1+m).")
+	fs.DurationVar(&o.metricsRefresh, "metrics-refresh-interval", 15*time.Second, "How often NodeMetrics are listed from metrics.k8s.io (one LIST for all nodes).")
+	fs.DurationVar(&o.settings.MaxMetricsAge, "metrics-max-age", o.settings.MaxMetricsAge,
+		"Oldest NodeMetrics sample the usage policy trusts; older samples fall back to the raw allocatable.")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: debug, info, warn or error.")
+	fs.StringVar(&o.logFormat, "log-format", "json", "Log format: json or text.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve HTTP/2 as well; off by default since the HTTP/2 Rapid Reset advisories.")
+	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := o.settings.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid policy flags: %w", err)
+	}
+	if o.port <= 0 || o.port > 65535 {
+		return nil, fmt.Errorf("--port %d out of range", o.port)
+	}
+	if o.metricsRefresh <= 0 {
+		return nil, fmt.Errorf("--metrics-refresh-interval must be positive")
+	}
+	if o.logFormat != "json" && o.logFormat != "text" {
+		return nil, fmt.Errorf("--log-format %q: want json or text", o.logFormat)
+	}
+	return o, nil
+}
+
+func (o *options) logger() *slog.Logger {
+	ho := &slog.HandlerOptions{Level: o.logLevel}
+	if o.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, ho))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, ho))
+}
+
+// pflagHelp is returned by parseOptions for -h/--help, which has printed the usage already.
+var pflagHelp = pflag.ErrHelp
