@@ -1,0 +1,82 @@
+package admission_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/nodes"
+)
+
+// FuzzServeHTTP sends arbitrary bodies through the real node webhook: it must never panic, and
+// every 200 answer must be a well-formed review for the same uid whose patch applies to the object.
+func FuzzServeHTTP(f *testing.F) {
+	seeds := []string{
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"version":"v1","kind":"Node"},"name":"n","userInfo":{"username":"system:node:n"},"object":{"metadata":{"name":"n","labels":{"overcommit.dev/enabled":"true"},"annotations":{"overcommit.dev/cpu-ratio":"2"}},"status":{"allocatable":{"cpu":"3900m","memory":"15Gi"},"capacity":{"cpu":"4","memory":"16Gi"}}}}}`,
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u2","kind":{"version":"v1","kind":"Node"},"object":{"metadata":{"labels":{"overcommit.dev/enabled":"true"},"annotations":{"overcommit.dev/policy":"usage","overcommit.dev/applied":"{\"allocatable\":{\"cpu\":\"1\"}}","overcommit.dev/raw":"{}"}},"status":{"allocatable":{"cpu":"1"}}}}}`,
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u3","kind":{"version":"v1","kind":"Node"},"object":{"metadata":{"labels":{"overcommit.dev/enabled":"true"},"annotations":{"overcommit.dev/cpu-ratio":"1e9"}},"status":{"allocatable":{"cpu":"9223372036854775807"},"capacity":{}}}}}`,
+		`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u4"}}`,
+		`{"request":null}`, `[]`, `null`, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u5","object":"x"}}`,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := &nodes.Handler{Settings: policy.DefaultSettings(), Metrics: nodes.NewMetrics(reg), Log: log, Now: func() time.Time { return time.Unix(0, 0) }}
+	m := admission.NewMetrics(reg)
+	wh := &admission.Webhook{Name: "node", Handler: h, Metrics: m, Log: log, OnPanic: h.OnPanic}
+
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/mutate-node", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		wh.ServeHTTP(rec, req)
+		if p := testutil.ToFloat64(m.RequestCount("node", admission.OutcomePanic)); p != 0 {
+			t.Fatalf("handler panicked on %q", body)
+		}
+		if rec.Code != http.StatusOK {
+			return
+		}
+		var in struct {
+			Request struct {
+				UID    string          `json:"uid"`
+				Object json.RawMessage `json:"object"`
+			} `json:"request"`
+		}
+		if err := json.Unmarshal(body, &in); err != nil {
+			t.Fatalf("200 for a body that does not decode: %q", body)
+		}
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
+			t.Fatalf("malformed response %s: %v", rec.Body.String(), err)
+		}
+		if string(out.Response.UID) != in.Request.UID {
+			t.Fatalf("uid %q answered as %q", in.Request.UID, out.Response.UID)
+		}
+		if !out.Response.Allowed {
+			t.Fatalf("node write denied: %s", rec.Body.String())
+		}
+		if len(out.Response.Patch) > 0 {
+			p, err := jsonpatch.DecodePatch(out.Response.Patch)
+			if err != nil {
+				t.Fatalf("undecodable patch %s", out.Response.Patch)
+			}
+			if _, err := p.Apply(in.Request.Object); err != nil {
+				t.Fatalf("patch %s does not apply to %s: %v", out.Response.Patch, in.Request.Object, err)
+			}
+		}
+	})
+}
