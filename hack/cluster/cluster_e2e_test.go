@@ -1,0 +1,210 @@
+//go:build e2e
+
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
+)
+
+var binDir = flag.String("bin-dir", "../../bin", "directory with the binaries from hack/build-tools.sh")
+
+// TestCluster starts the control plane with kwok and metrics-server, checks that a kwok node
+// turns Ready and that metrics.k8s.io serves the usage kwok simulates for it, runs a hollow
+// kubelet, then stops everything and checks that no process and no work dir is left.
+func TestCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+
+	c, err := Start(ctx, Options{
+		BinDir:        *binDir,
+		Log:           testWriter{t},
+		Kwok:          true,
+		MetricsServer: true,
+		KwokHeartbeat: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = c.Stop()
+		}
+	}()
+	cs := c.Client()
+
+	node := KwokNode("kwok-0", "4", "16Gi")
+	if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create node: %v", err)
+	}
+	if err := c.WaitNodeReady(ctx, node.Name, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        "busy",
+			Namespace:   "default",
+			Annotations: map[string]string{KwokUsageCPUAnnotation: "750m", KwokUsageMemoryAnnotation: "300Mi"},
+		},
+		Spec: corev1.PodSpec{
+			NodeSelector: map[string]string{"kubernetes.io/hostname": node.Name},
+			Containers: []corev1.Container{{
+				Name:  "app",
+				Image: "registry.example/app:1",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU: resource.MustParse("2"),
+				}},
+			}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create pod: %v", err)
+	}
+	waitFor(t, ctx, 2*time.Minute, "pod Running on kwok-0", func() error {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Spec.NodeName != node.Name || p.Status.Phase != corev1.PodRunning {
+			return errors.New("node " + p.Spec.NodeName + ", phase " + string(p.Status.Phase))
+		}
+		return nil
+	})
+
+	mc, err := metricsclient.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CPU usage is a rate, so metrics-server needs two scrapes (10 s apart) before it reports.
+	waitFor(t, ctx, 2*time.Minute, "NodeMetrics for kwok-0 near the pod's simulated usage", func() error {
+		m, err := mc.MetricsV1beta1().NodeMetricses().Get(ctx, node.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cpu, mem := m.Usage.Cpu().MilliValue(), m.Usage.Memory().Value()
+		t.Logf("NodeMetrics kwok-0: cpu=%dm memory=%d window=%s", cpu, mem, m.Window.Duration)
+		if cpu < 700 || cpu > 800 {
+			return errors.New("cpu usage " + m.Usage.Cpu().String() + ", want about 750m")
+		}
+		if mem != 300<<20 {
+			return errors.New("memory usage " + m.Usage.Memory().String() + ", want 300Mi")
+		}
+		return nil
+	})
+
+	k, err := c.StartKubelet(ctx, "hollow-0")
+	if err != nil {
+		t.Fatalf("start kubelet: %v", err)
+	}
+	hollow, err := cs.CoreV1().Nodes().Get(ctx, k.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("hollow node allocatable: cpu=%s memory=%s", hollow.Status.Allocatable.Cpu(), hollow.Status.Allocatable.Memory())
+
+	pids := c.PIDs()
+	workDir := c.WorkDir()
+	if len(pids) != 7 { // etcd, apiserver, controller-manager, scheduler, kwok, metrics-server, kubelet
+		t.Errorf("PIDs() = %v, want 7 processes", pids)
+	}
+	stopped = true
+	if err := c.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("process %d still exists after Stop (kill 0: %v)", pid, err)
+		}
+	}
+	if _, err := os.Stat(workDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("work dir %s still exists after Stop (%v)", workDir, err)
+	}
+	for _, s := range k.sockets {
+		if _, err := os.Stat(s); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("kubelet socket %s left behind", s)
+		}
+	}
+}
+
+// TestStartFailureCleansUp checks that a failed start (a missing binary) leaves nothing behind.
+func TestStartFailureCleansUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// A bin dir with only etcd and kube-apiserver: the controller-manager is missing.
+	bin := t.TempDir()
+	for _, name := range []string{"etcd", "kube-apiserver"} {
+		target, err := filepath.Abs(filepath.Join(*binDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work := filepath.Join(t.TempDir(), "work")
+	_, err := Start(ctx, Options{BinDir: bin, WorkDir: work, Log: testWriter{t}})
+	if err == nil {
+		t.Fatal("Start succeeded without kube-controller-manager")
+	}
+	t.Logf("start failed as expected: %v", err)
+	// WorkDir was given, so it stays (with the logs); the processes must be gone.
+	if out := pgrepWorkDir(t, work); len(out) != 0 {
+		t.Errorf("processes still running with %s in their command line: %v", work, out)
+	}
+}
+
+// pgrepWorkDir lists processes whose command line mentions dir.
+func pgrepWorkDir(t *testing.T, dir string) []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(cmdline, []byte(dir)) {
+			found = append(found, e.Name()+": "+string(cmdline))
+		}
+	}
+	return found
+}
+
+func waitFor(t *testing.T, ctx context.Context, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("%s: not after %s: %v", what, timeout, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,278 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+const (
+	serviceClusterIPRange = "10.0.0.0/24"
+	// kubernetesServiceIP is the first address of serviceClusterIPRange, which the apiserver
+	// allocates to the default/kubernetes Service; its serving certificate must name it.
+	kubernetesServiceIP = "10.0.0.1"
+
+	frontProxyClientName = "front-proxy-client"
+)
+
+// writeCerts creates the CAs and the apiserver's certificates and keys.
+func (c *Cluster) writeCerts() error {
+	begin := time.Now()
+	dir := c.path("pki")
+	var err error
+	if c.ca, err = newCA(dir, "ca"); err != nil {
+		return err
+	}
+	// A separate CA for the aggregation layer, as kubeadm does: the apiserver trusts
+	// X-Remote-User headers only from clients that this CA signed.
+	if c.frontProxyCA, err = newCA(dir, "front-proxy-ca"); err != nil {
+		return err
+	}
+	if _, err = c.ca.issueFiles(certSpec{
+		commonName: "kube-apiserver",
+		dnsNames:   []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+		ips:        []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(kubernetesServiceIP)},
+		server:     true,
+	}, c.path("pki", "apiserver.crt"), c.path("pki", "apiserver.key")); err != nil {
+		return err
+	}
+	if _, err = c.frontProxyCA.issueFiles(certSpec{commonName: frontProxyClientName, client: true},
+		c.path("pki", "front-proxy-client.crt"), c.path("pki", "front-proxy-client.key")); err != nil {
+		return err
+	}
+	// The apiserver calls kubelets (logs, exec) with this identity.
+	if _, err = c.ca.issueFiles(certSpec{commonName: "kube-apiserver-kubelet-client", organization: []string{"system:masters"}, client: true},
+		c.path("pki", "apiserver-kubelet-client.crt"), c.path("pki", "apiserver-kubelet-client.key")); err != nil {
+		return err
+	}
+	if err = writeServiceAccountKey(c.path("pki", "sa.key"), c.path("pki", "sa.pub")); err != nil {
+		return err
+	}
+	c.logf("certificates written (%s)", since(begin))
+	return nil
+}
+
+func (c *Cluster) startEtcd(ctx context.Context) error {
+	begin := time.Now()
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
+	client, peer := "http://"+hostPort(ports[0]), "http://"+hostPort(ports[1])
+	p, err := c.start("etcd", c.bin("etcd"), []string{
+		"--name=default",
+		"--data-dir=" + c.path("etcd"),
+		"--listen-client-urls=" + client,
+		"--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer,
+		"--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=default=" + peer,
+		// A throwaway cluster: fsync buys nothing and costs seconds on slow CI disks.
+		"--unsafe-no-fsync",
+		"--log-level=warn",
+	})
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	if err := p.waitFor(ctx, "healthy", 60*time.Second, func(ctx context.Context) error {
+		_, err := httpGet(ctx, hc, client+"/health")
+		return err
+	}); err != nil {
+		return err
+	}
+	c.etcdURL = client
+	c.logf("etcd ready on %s (%s)", client, since(begin))
+	return nil
+}
+
+func (c *Cluster) startAPIServer(ctx context.Context) error {
+	begin := time.Now()
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	c.apiPort = port
+	pki := func(f string) string { return c.path("pki", f) }
+	p, err := c.start("kube-apiserver", c.bin("kube-apiserver"), []string{
+		"--etcd-servers=" + c.etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--tls-cert-file=" + pki("apiserver.crt"),
+		"--tls-private-key-file=" + pki("apiserver.key"),
+		"--client-ca-file=" + pki("ca.crt"),
+		"--kubelet-client-certificate=" + pki("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key=" + pki("apiserver-kubelet-client.key"),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + pki("sa.pub"),
+		"--service-account-signing-key-file=" + pki("sa.key"),
+		"--service-cluster-ip-range=" + serviceClusterIPRange,
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota,NodeRestriction,MutatingAdmissionWebhook,ValidatingAdmissionWebhook",
+		"--allow-privileged=true",
+		// The aggregation layer (metrics.k8s.io through metrics-server).
+		"--requestheader-client-ca-file=" + pki("front-proxy-ca.crt"),
+		"--requestheader-allowed-names=" + frontProxyClientName,
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-username-headers=X-Remote-User",
+		"--proxy-client-cert-file=" + pki("front-proxy-client.crt"),
+		"--proxy-client-key-file=" + pki("front-proxy-client.key"),
+		// The default reconciler would publish 127.0.0.1 as the endpoint of default/kubernetes,
+		// which Endpoints validation rejects (loopback), and log the failure forever.
+		"--endpoint-reconciler-type=none",
+		"--profiling=false",
+	})
+	if err != nil {
+		return err
+	}
+	c.kubeconfig, err = c.writeKubeconfig("admin.kubeconfig", "kubernetes-admin", "system:masters")
+	if err != nil {
+		return err
+	}
+	c.restConfig, err = clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("load admin kubeconfig: %w", err)
+	}
+	// Tests and the demo create many objects; client-go's default 5 QPS would pace them.
+	c.restConfig.QPS, c.restConfig.Burst = 100, 200
+	c.client, err = kubernetes.NewForConfig(c.restConfig)
+	if err != nil {
+		return fmt.Errorf("create admin client: %w", err)
+	}
+	if err := p.waitFor(ctx, "ready", 120*time.Second, func(ctx context.Context) error {
+		body, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: %.300s", err, body)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	c.logf("kube-apiserver ready on %s (%s)", c.apiServerURL(), since(begin))
+	return nil
+}
+
+// launchControllerManager starts kube-controller-manager: without it nothing creates service
+// accounts (so the ServiceAccount admission plugin rejects every pod), Deployments stay empty
+// and deleted namespaces never go away.
+func (c *Cluster) launchControllerManager() (*process, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	kc, err := c.writeKubeconfig("controller-manager.kubeconfig", "system:kube-controller-manager")
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.start("kube-controller-manager", c.bin("kube-controller-manager"), []string{
+		"--kubeconfig=" + kc,
+		"--authentication-kubeconfig=" + kc,
+		"--authorization-kubeconfig=" + kc,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + c.path("controller-manager"),
+		"--leader-elect=false",
+		// Each controller runs as its own service account, bound by the bootstrap RBAC policy.
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file=" + c.path("pki", "sa.key"),
+		"--root-ca-file=" + c.path("pki", "ca.crt"),
+		"--cluster-signing-cert-file=" + c.path("pki", "ca.crt"),
+		"--cluster-signing-key-file=" + c.path("pki", "ca.key"),
+		// kwok's node-heartbeat stage writes every 20 s plus up to 25 s of jitter; the default
+		// 50 s grace would flap kwok nodes to NotReady under load.
+		"--node-monitor-grace-period=2m",
+		"--profiling=false",
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.healthURL = "https://" + hostPort(port) + "/healthz"
+	return p, nil
+}
+
+// waitControllerManager waits for its healthz and for the service account controller's first
+// work: a default/default ServiceAccount, without which no pod can be created.
+func (c *Cluster) waitControllerManager(ctx context.Context, p *process) error {
+	if err := c.waitHealthz(ctx, p, "kube-controller-manager"); err != nil {
+		return err
+	}
+	begin := time.Now()
+	if err := p.waitFor(ctx, "creating service accounts", 60*time.Second, func(ctx context.Context) error {
+		_, err := c.client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("default/default ServiceAccount not created yet")
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	c.logf("service account default/default present (%s)", since(begin))
+	return nil
+}
+
+func (c *Cluster) launchScheduler() (*process, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	kc, err := c.writeKubeconfig("scheduler.kubeconfig", "system:kube-scheduler")
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.start("kube-scheduler", c.bin("kube-scheduler"), []string{
+		"--kubeconfig=" + kc,
+		"--authentication-kubeconfig=" + kc,
+		"--authorization-kubeconfig=" + kc,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + c.path("scheduler"),
+		"--leader-elect=false",
+		"--profiling=false",
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.healthURL = "https://" + hostPort(port) + "/healthz"
+	return p, nil
+}
+
+// insecureHTTP is for health endpoints of components that serve a self-signed certificate they
+// generate themselves (scheduler, controller-manager); nothing secret crosses it.
+var insecureHTTP = &http.Client{
+	Timeout:   3 * time.Second,
+	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // see above
+}
+
+// waitHealthz polls the process's healthURL until it answers 200.
+func (c *Cluster) waitHealthz(ctx context.Context, p *process, name string) error {
+	if err := p.waitFor(ctx, "healthy", 90*time.Second, func(ctx context.Context) error {
+		_, err := httpGet(ctx, insecureHTTP, p.healthURL)
+		return err
+	}); err != nil {
+		return err
+	}
+	c.logf("%s ready (%s)", name, since(p.started))
+	return nil
+}
+
+// caClient returns an HTTP client that trusts only the cluster CA.
+func (c *Cluster) caClient() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(c.ca.CertPEM)
+	return &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	}
+}
