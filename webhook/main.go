@@ -63,14 +63,29 @@ func run(ctx context.Context, o *options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	src, err := usageSource(o, log, reg)
+	cfg, err := clusterConfig(o, log)
 	if err != nil {
 		return err
 	}
 	nodeHandler := &nodes.Handler{Settings: o.settings, Metrics: nodes.NewMetrics(reg), Log: log}
-	if src != nil {
+	if cfg != nil {
+		kube, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("creating kubernetes client: %w", err)
+		}
+		mc, err := metricsclient.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("creating metrics client: %w", err)
+		}
+		src, err := usage.NewSource(kube, mc, usage.Options{RefreshInterval: o.metricsRefresh, Log: log, Registerer: reg})
+		if err != nil {
+			return err
+		}
 		nodeHandler.Usage = src
 		src.Run(ctx)
+		if o.webhookConfigName != "" {
+			go publishSettings(ctx, kube, o.webhookConfigName, o.settings, log)
+		}
 	}
 	wire := admission.NewMetrics(reg)
 
@@ -110,9 +125,9 @@ func run(ctx context.Context, o *options) error {
 	}
 }
 
-// usageSource connects the usage policy's caches, or returns nil when there is no cluster to
-// connect to: the static policy needs none, and usage falls back with a warning.
-func usageSource(o *options, log *slog.Logger, reg prometheus.Registerer) (*usage.Source, error) {
+// clusterConfig returns the connection for the usage caches and settings publishing, or nil when
+// there is no cluster to connect to: the static policy needs none, and usage falls back with a warning.
+func clusterConfig(o *options, log *slog.Logger) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if o.kubeconfig != "" {
@@ -125,15 +140,7 @@ func usageSource(o *options, log *slog.Logger, reg prometheus.Registerer) (*usag
 		return nil, nil
 	}
 	cfg.UserAgent = "overcommit-webhook/" + version.Version
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("creating kubernetes client: %w", err)
-	}
-	mc, err := metricsclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("creating metrics client: %w", err)
-	}
-	return usage.NewSource(kube, mc, usage.Options{RefreshInterval: o.metricsRefresh, Log: log, Registerer: reg})
+	return cfg, nil
 }
 
 func serve(ctx context.Context, addr string, h http.Handler) error {

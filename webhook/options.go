@@ -8,23 +8,25 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // options are the webhook's command-line flags, named as controller-runtime projects name them.
 type options struct {
-	host           string
-	port           int
-	certDir        string
-	metricsAddr    string
-	probeAddr      string
-	kubeconfig     string
-	settings       policy.Settings
-	metricsRefresh time.Duration
-	logLevel       slog.Level
-	logFormat      string
-	version        bool
-	enableHTTP2    bool
+	host              string
+	port              int
+	certDir           string
+	metricsAddr       string
+	probeAddr         string
+	kubeconfig        string
+	webhookConfigName string
+	settings          policy.Settings
+	metricsRefresh    time.Duration
+	logLevel          slog.Level
+	logFormat         string
+	version           bool
+	enableHTTP2       bool
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -53,6 +55,8 @@ Flags:
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "",
 		"Kubeconfig for the usage policy's caches; empty means in-cluster config. Without a cluster, static still works and usage falls back.")
+	fs.StringVar(&o.webhookConfigName, "webhook-config-name", names.WebhookConfigurationName,
+		"MutatingWebhookConfiguration on which to publish the effective settings for kubectl overcommit; empty disables.")
 	fs.Var(&o.settings.CPU.Default, "default-cpu-ratio", "CPU ratio for nodes without the overcommit.dev/cpu-ratio annotation.")
 	fs.Var(&o.settings.CPU.Max, "max-cpu-ratio", "Largest CPU ratio a node annotation may ask for; larger values are clamped.")
 	fs.Var(&o.settings.Memory.Default, "default-memory-ratio", "Memory ratio for nodes without the overcommit.dev/memory-ratio annotation (1 = no memory overcommit).")

@@ -48,3 +48,11 @@ const NodeUserPrefix = "system:node:"
 
 // KubeletUser returns the username of the named node's kubelet.
 func KubeletUser(nodeName string) string { return NodeUserPrefix + nodeName }
+
+// WebhookConfigurationName is the MutatingWebhookConfiguration of the install. The webhook
+// publishes its effective policy settings on it (SettingsAnnotation), so the plugin validates and
+// previews with the limits the webhook really applies.
+const WebhookConfigurationName = "overcommit"
+
+// SettingsAnnotation on the MutatingWebhookConfiguration holds the webhook's settings (JSON).
+const SettingsAnnotation = Prefix + "settings"

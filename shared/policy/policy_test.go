@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -330,5 +331,41 @@ func TestAppliedAnnotationFormat(t *testing.T) {
 	}
 	if diff := cmp.Diff(res.Applied, back); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestSettingsJSON(t *testing.T) {
+	s := DefaultSettings()
+	s.CPU.Max = MustParseRatio("2.5")
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"cpu":{"default":"1.5","max":"2.5"},"memory":{"default":"1","max":"1.5"},"usageMargin":"0.2","maxMetricsAge":"3m0s"}`
+	if diff := cmp.Diff(want, string(b)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	var back Settings
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s, back); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{`{}`, `{"cpu":{"default":"x","max":"2"}}`, strings.Replace(want, `"max":"2.5"`, `"max":"1.2"`, 1)} {
+		if err := json.Unmarshal([]byte(bad), &back); err == nil {
+			t.Errorf("Unmarshal(%s) = nil, want an error", bad)
+		}
+	}
+}
+
+func TestValidateRatio(t *testing.T) {
+	l := Limits{Default: One, Max: 4 * One}
+	for in, wantErr := range map[string]string{"2": "", "4": "", "1": "", "0.5": "must be at least 1", "x": `invalid cpu ratio "x"`,
+		"-1": "must be at least 1", "4.5": "the webhook allows at most 4", "1e9": "at most 4"} {
+		_, err := ValidateRatio("cpu", in, l)
+		if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
+			t.Errorf("ValidateRatio(%q) = %v, want %q", in, err, wantErr)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -54,4 +55,74 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("max metrics age %s must be positive", s.MaxMetricsAge)
 	}
 	return nil
+}
+
+// settingsJSON is the published form of Settings (names.SettingsAnnotation).
+type settingsJSON struct {
+	CPU           limitsJSON `json:"cpu"`
+	Memory        limitsJSON `json:"memory"`
+	UsageMargin   string     `json:"usageMargin"`
+	MaxMetricsAge string     `json:"maxMetricsAge"`
+}
+
+type limitsJSON struct {
+	Default string `json:"default"`
+	Max     string `json:"max"`
+}
+
+// MarshalJSON encodes ratios as decimal strings ("1.5") and the age as a Go duration ("3m0s").
+func (s Settings) MarshalJSON() ([]byte, error) {
+	return json.Marshal(settingsJSON{
+		CPU:           limitsJSON{Default: s.CPU.Default.String(), Max: s.CPU.Max.String()},
+		Memory:        limitsJSON{Default: s.Memory.Default.String(), Max: s.Memory.Max.String()},
+		UsageMargin:   s.UsageMargin.String(),
+		MaxMetricsAge: s.MaxMetricsAge.String(),
+	})
+}
+
+// UnmarshalJSON decodes what MarshalJSON wrote and validates it.
+func (s *Settings) UnmarshalJSON(b []byte) error {
+	var in settingsJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	var out Settings
+	for _, f := range []struct {
+		into *Ratio
+		from string
+		name string
+	}{
+		{&out.CPU.Default, in.CPU.Default, "cpu.default"}, {&out.CPU.Max, in.CPU.Max, "cpu.max"},
+		{&out.Memory.Default, in.Memory.Default, "memory.default"}, {&out.Memory.Max, in.Memory.Max, "memory.max"},
+		{&out.UsageMargin, in.UsageMargin, "usageMargin"},
+	} {
+		if err := f.into.Set(f.from); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	age, err := time.ParseDuration(in.MaxMetricsAge)
+	if err != nil {
+		return fmt.Errorf("maxMetricsAge: %w", err)
+	}
+	out.MaxMetricsAge = age
+	if err := out.Validate(); err != nil {
+		return err
+	}
+	*s = out
+	return nil
+}
+
+// ValidateRatio checks a ratio a user asks for against the limits, strictly: unlike a node
+// annotation, which the webhook clamps, a command-line value that would be clamped is an error.
+func ValidateRatio(resource, s string, l Limits) (Ratio, error) {
+	r, err := ParseRatio(s)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("invalid %s ratio %q: %v (want a decimal such as 1.5)", resource, s, err)
+	case r < One:
+		return 0, fmt.Errorf("invalid %s ratio %q: must be at least 1", resource, s)
+	case r > l.Max:
+		return 0, fmt.Errorf("invalid %s ratio %q: the webhook allows at most %s", resource, s, l.Max)
+	}
+	return r, nil
 }

@@ -54,7 +54,7 @@ func TestServeHTTPRejectsBadRequests(t *testing.T) {
 		{name: "missing uid", method: http.MethodPost, contentType: "application/json",
 			body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`, wantCode: 400, wantMsg: "has no uid"},
 		{name: "over 3 MiB", method: http.MethodPost, contentType: "application/json",
-			body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","name":"` + strings.Repeat("a", admission.MaxRequestBytes) + `"}}`,
+			body:     `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","name":"` + strings.Repeat("a", admission.MaxRequestBytes) + `"}}`,
 			wantCode: 413, wantMsg: "exceeds 3145728 bytes"},
 	}
 	for _, tt := range tests {

@@ -292,8 +292,8 @@ func TestHandlerUsagePolicy(t *testing.T) {
 		wantWarn string
 	}{
 		{name: "reclaims", src: &fakeUsage{sample: &policy.UsageSample{
-			Requests: corev1.ResourceList{"cpu": resource.MustParse("8"), "memory": resource.MustParse("1Gi")},
-			Usage:    corev1.ResourceList{"cpu": resource.MustParse("2"), "memory": resource.MustParse("1Gi")},
+			Requests:  corev1.ResourceList{"cpu": resource.MustParse("8"), "memory": resource.MustParse("1Gi")},
+			Usage:     corev1.ResourceList{"cpu": resource.MustParse("2"), "memory": resource.MustParse("1Gi")},
 			Timestamp: now.Add(-time.Minute)}},
 			wantCPU: "9500m"},
 		{name: "cache not ready", src: &fakeUsage{why: "pod cache not synced yet"},
