@@ -53,7 +53,8 @@ type node struct {
 }
 
 // Handle implements admission.Handler.
-func (h *Handler) Handle(_ context.Context, req *admission.Request) admission.Response {
+func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.Response {
+	h.Log.DebugContext(ctx, "node review", "node", req.Name, "writer", req.UserInfo.Username, "operation", req.Operation)
 	if req.Kind.Group != "" || req.Kind.Kind != "Node" {
 		return h.failOpen(req, "unexpected", fmt.Sprintf("expected a Node, got %s; check the webhook's rules", req.Kind.String()))
 	}
