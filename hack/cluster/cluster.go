@@ -161,29 +161,27 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			return c, err
 		}
 	}
-	if err := c.waitControllerManager(ctx, cm); err != nil {
-		return c, err
-	}
-	if err := c.waitHealthz(ctx, sched, "kube-scheduler"); err != nil {
-		return c, err
+	// Wait for all of them at once, so each progress line tells when that component was ready.
+	waits := []func(context.Context) error{
+		func(ctx context.Context) error { return c.waitControllerManager(ctx, cm) },
+		func(ctx context.Context) error { return c.waitHealthz(ctx, sched, "kube-scheduler") },
 	}
 	if o.Kwok {
-		if err := c.waitKwok(ctx); err != nil {
-			return c, err
-		}
+		waits = append(waits, c.waitKwok)
 	}
 	if o.MetricsServer {
-		if err := c.registerMetricsServer(ctx); err != nil {
-			return c, err
-		}
+		waits = append(waits, c.registerMetricsServer)
 	}
 	if o.Webhook != nil {
-		if err := c.waitWebhook(ctx); err != nil {
-			return c, err
-		}
-		if err := c.InstallWebhookConfiguration(ctx); err != nil {
-			return c, err
-		}
+		waits = append(waits, func(ctx context.Context) error {
+			if err := c.waitWebhook(ctx); err != nil {
+				return err
+			}
+			return c.InstallWebhookConfiguration(ctx)
+		})
+	}
+	if err := waitAll(ctx, waits); err != nil {
+		return c, err
 	}
 	c.logf("cluster ready in %s (kubeconfig %s)", since(begin), c.kubeconfig)
 	return c, nil
@@ -299,6 +297,24 @@ func (c *Cluster) Stop() error {
 		c.logf("work dir kept: %s", c.workDir)
 	}
 	return errors.Join(errs...)
+}
+
+// waitAll runs the waits concurrently and returns the first error, cancelling the others.
+func waitAll(ctx context.Context, waits []func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(waits))
+	for _, w := range waits {
+		go func() { errs <- w(ctx) }()
+	}
+	var first error
+	for range waits {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
 }
 
 func stopAll(ps []*process) []error {

@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -119,6 +121,13 @@ func TestCluster(t *testing.T) {
 
 	pids := c.PIDs()
 	workDir := c.WorkDir()
+	// Everything binds 127.0.0.1, except the hollow kubelet's port: kubemark has no bind flag.
+	for _, l := range listeners(t, pids) {
+		t.Logf("listening: %s", l)
+		if !strings.HasPrefix(l.addr, "127.0.0.1:") && l.addr != "0.0.0.0:"+strconv.Itoa(k.Port) && l.addr != "[::]:"+strconv.Itoa(k.Port) {
+			t.Errorf("pid %d listens on %s, want 127.0.0.1 only", l.pid, l.addr)
+		}
+	}
 	if len(pids) != 7 { // etcd, apiserver, controller-manager, scheduler, kwok, metrics-server, kubelet
 		t.Errorf("PIDs() = %v, want 7 processes", pids)
 	}
@@ -166,6 +175,67 @@ func TestStartFailureCleansUp(t *testing.T) {
 	if out := pgrepWorkDir(t, work); len(out) != 0 {
 		t.Errorf("processes still running with %s in their command line: %v", work, out)
 	}
+}
+
+type listener struct {
+	pid  int
+	addr string
+}
+
+func (l listener) String() string { return fmt.Sprintf("pid %d on %s", l.pid, l.addr) }
+
+// listeners returns the TCP sockets in LISTEN state that the processes own, from /proc.
+func listeners(t *testing.T, pids []int) []listener {
+	owner := map[string]int{} // socket inode -> pid
+	for _, pid := range pids {
+		dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatalf("read %s: %v", dir, err)
+		}
+		for _, fd := range fds {
+			target, err := os.Readlink(filepath.Join(dir, fd.Name()))
+			if err == nil && strings.HasPrefix(target, "socket:[") {
+				owner[strings.Trim(strings.TrimPrefix(target, "socket:"), "[]")] = pid
+			}
+		}
+	}
+	var out []listener
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			if pid, ok := owner[f[9]]; ok {
+				out = append(out, listener{pid: pid, addr: procAddr(f[1])})
+			}
+		}
+	}
+	return out
+}
+
+// procAddr decodes /proc/net/tcp's hex "0100007F:1F90" (little-endian IPv4 on x86) to
+// "127.0.0.1:8080"; IPv6 is decoded only for the any and loopback addresses.
+func procAddr(s string) string {
+	host, portHex, _ := strings.Cut(s, ":")
+	port, _ := strconv.ParseUint(portHex, 16, 16)
+	switch host {
+	case "0100007F":
+		host = "127.0.0.1"
+	case "00000000":
+		host = "0.0.0.0"
+	case "00000000000000000000000000000000":
+		host = "[::]"
+	case "00000000000000000000000001000000":
+		host = "[::1]"
+	}
+	return host + ":" + strconv.FormatUint(port, 10)
 }
 
 // pgrepWorkDir lists processes whose command line mentions dir.

@@ -146,7 +146,8 @@ func (p *process) waitFor(ctx context.Context, what string, timeout time.Duratio
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return p.failure(fmt.Errorf("not %s after %s (last check: %v)", what, timeout, last))
 			}
-			return p.failure(fmt.Errorf("waiting for %s: %w", what, ctx.Err()))
+			// Interrupted (Ctrl-C): the log tail would only distract.
+			return fmt.Errorf("%s: interrupted while waiting for %s: %w", p.name, what, ctx.Err())
 		case <-tick.C:
 		}
 	}
