@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -252,7 +251,7 @@ func (c *Cluster) launchScheduler() (*process, error) {
 // generate themselves (scheduler, controller-manager); nothing secret crosses it.
 var insecureHTTP = &http.Client{
 	Timeout:   3 * time.Second,
-	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // see above
+	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 }
 
 // waitHealthz polls the process's healthURL until it answers 200.
@@ -265,14 +264,4 @@ func (c *Cluster) waitHealthz(ctx context.Context, p *process, name string) erro
 	}
 	c.logf("%s ready (%s)", name, since(p.started))
 	return nil
-}
-
-// caClient returns an HTTP client that trusts only the cluster CA.
-func (c *Cluster) caClient() *http.Client {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(c.ca.CertPEM)
-	return &http.Client{
-		Timeout:   5 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
-	}
 }

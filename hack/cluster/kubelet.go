@@ -103,7 +103,7 @@ func (c *Cluster) nodeReady(ctx context.Context, name string) error {
 			if cond.Status == corev1.ConditionTrue {
 				return nil
 			}
-			return fmt.Errorf("Ready=%s (%s: %s)", cond.Status, cond.Reason, cond.Message)
+			return fmt.Errorf("condition Ready=%s (%s: %s)", cond.Status, cond.Reason, cond.Message)
 		}
 	}
 	return errors.New("no Ready condition yet")
