@@ -179,16 +179,7 @@ func reason(err error) string {
 
 // flatten puts joined errors on one line: the message ends up in a kubectl error line and in
 // ReplicaSet events.
-func flatten(err error) string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var parts []string
-		for _, e := range j.Unwrap() {
-			parts = append(parts, flatten(e))
-		}
-		return strings.Join(parts, "; ")
-	}
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
-}
+func flatten(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 
 // podName names a pod for messages; controllers' pods have only a generateName at this point.
 func podName(ns string, p *corev1.Pod) string {
