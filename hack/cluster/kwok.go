@@ -109,8 +109,12 @@ func heartbeatStage(src, dst string, interval time.Duration) error {
 	if !heartbeatDelay.Match(data) || !heartbeatJitter.Match(data) {
 		return fmt.Errorf("kwok heartbeat stage %s has no durationMilliseconds/jitterDurationMilliseconds to rewrite", src)
 	}
-	data = heartbeatDelay.ReplaceAll(data, []byte("${1}"+strconv.FormatInt(interval.Milliseconds(), 10)))
-	data = heartbeatJitter.ReplaceAll(data, []byte("${1}0"))
+	ms := []byte("${1}" + strconv.FormatInt(interval.Milliseconds(), 10))
+	data = heartbeatDelay.ReplaceAll(data, ms)
+	// kwok's jitter is the upper bound of the delay, not an addition: a jitter at or below the
+	// duration becomes the delay itself, so 0 would make heartbeats fire back to back (and stop
+	// once a beat lands in the same second as the last). Equal bounds mean exactly interval.
+	data = heartbeatJitter.ReplaceAll(data, ms)
 	return writeFile(dst, data)
 }
 
