@@ -1,0 +1,163 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/overcommit-dev/overcommit/plugin/kube"
+	"github.com/overcommit-dev/overcommit/plugin/optin"
+	"github.com/overcommit-dev/overcommit/plugin/preview"
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+)
+
+// selectionFlags are kubectl label's ways of naming nodes.
+type selectionFlags struct {
+	selector string
+	all      bool
+}
+
+func (s *selectionFlags) add(cmd *cobra.Command, allHelp string) {
+	cmd.Flags().StringVarP(&s.selector, "selector", "l", "", "Selector (label query) to filter nodes on, supports '=', '==', '!=', 'in', 'notin' (e.g. -l key1=value1,key2=value2)")
+	if allHelp != "" {
+		cmd.Flags().BoolVar(&s.all, "all", false, allHelp)
+	}
+}
+
+func (s *selectionFlags) selection(args []string) kube.Selection {
+	sel := kube.Selection{Selector: s.selector, All: s.all}
+	for _, a := range args {
+		sel.Names = append(sel.Names, kube.NodeName(a))
+	}
+	return sel
+}
+
+// changeFlags are the settings enable and preview accept.
+type changeFlags struct {
+	cpuRatio, memoryRatio, policy string
+}
+
+func (c *changeFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.cpuRatio, "cpu-ratio", "", "CPU overcommit ratio, a decimal from 1 up to the webhook's maximum (e.g. 2 or 1.5); empty keeps the node's annotation or the webhook's default")
+	cmd.Flags().StringVar(&c.memoryRatio, "memory-ratio", "", "Memory overcommit ratio, as --cpu-ratio; above 1 risks OOM kills, since memory cannot be throttled")
+	cmd.Flags().StringVar(&c.policy, "policy", "", `Policy: "static" (allocatable x ratio) or "usage" (give back what pods request but do not use, up to the ratio); empty keeps the node's annotation or static`)
+	_ = cmd.RegisterFlagCompletionFunc("policy", fixedCompletion(names.PolicyStatic, names.PolicyUsage))
+}
+
+// noLimit checks a ratio's syntax before the webhook's limits are known.
+var noLimit = policy.Limits{Max: policy.Ratio(math.MaxInt64)}
+
+// validate checks the flags without the webhook's limits (no API call): a typo fails before
+// anything is read from the cluster.
+func (c *changeFlags) validate() error {
+	switch c.policy {
+	case "", names.PolicyStatic, names.PolicyUsage:
+	default:
+		return fmt.Errorf("invalid --policy %q: must be %q or %q", c.policy, names.PolicyStatic, names.PolicyUsage)
+	}
+	_, err := c.change(policy.Settings{CPU: noLimit, Memory: noLimit})
+	return err
+}
+
+// change checks the ratios against the webhook's limits and returns them in canonical form.
+// The check is strict: a value the webhook would clamp is an error here, so that what is
+// written is what is applied.
+func (c *changeFlags) change(s policy.Settings) (preview.Change, error) {
+	ch := preview.Change{Policy: c.policy}
+	var errs []error
+	for _, f := range []struct {
+		resource string
+		value    string
+		limits   policy.Limits
+		into     *string
+	}{
+		{"cpu", c.cpuRatio, s.CPU, &ch.CPURatio},
+		{"memory", c.memoryRatio, s.Memory, &ch.MemoryRatio},
+	} {
+		if f.value == "" {
+			continue
+		}
+		r, err := policy.ValidateRatio(f.resource, f.value, f.limits)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		*f.into = r.String()
+	}
+	return ch, errors.Join(errs...)
+}
+
+// dryRunFlag is kubectl's --dry-run.
+func addDryRunFlag(cmd *cobra.Command, into *string) {
+	cmd.Flags().StringVar(into, "dry-run", "none", `Must be "none", "client", or "server". If client strategy, only print the object that would be sent, without sending it. If server strategy, submit server-side request without persisting the resource.`)
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", fixedCompletion(string(optin.DryRunNone), string(optin.DryRunClient), string(optin.DryRunServer)))
+}
+
+// objectPrinter returns nil for the default output (the plugin's own line per node), else the
+// cli-runtime printer for -o.
+func objectPrinter(pf *genericclioptions.PrintFlags) (printers.ResourcePrinter, error) {
+	if pf.OutputFormat == nil || *pf.OutputFormat == "" {
+		return nil, nil
+	}
+	p, err := pf.ToPrinter()
+	if err != nil {
+		return nil, fmt.Errorf("invalid -o/--output: %w", err)
+	}
+	return p, nil
+}
+
+func newObjectPrintFlags(cmd *cobra.Command) *genericclioptions.PrintFlags {
+	pf := genericclioptions.NewPrintFlags("").WithTypeSetter(scheme.Scheme)
+	pf.AddFlags(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(pf.AllowedFormats()...))
+	return pf
+}
+
+func fixedCompletion(values ...string) cobra.CompletionFunc {
+	return func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// outputFormat checks -o for the report commands.
+func outputFormat(got string, allowed ...string) error {
+	for _, a := range allowed {
+		if got == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("invalid -o/--output %q: must be one of %s", got, strings.Join(allowed, ", "))
+}
+
+// listWarning shortens a list of node names for a one-line warning.
+func listNodes(nodes []string) string {
+	const show = 5
+	if len(nodes) <= show {
+		return strings.Join(nodes, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(nodes[:show], ", "), len(nodes)-show)
+}
+
+// outcomeErrors joins the failures of a multi-node write, naming how many nodes failed.
+func outcomeErrors(outcomes []optin.Outcome) error {
+	var errs []error
+	for _, o := range outcomes {
+		if o.Err != nil {
+			errs = append(errs, o.Err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	if len(outcomes) > 1 {
+		errs = append(errs, fmt.Errorf("%d of %d nodes failed", len(errs), len(outcomes)))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,99 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/overcommit-dev/overcommit/shared/requests"
+)
+
+// Load is what the non-terminal pods bound to one node request, counted like the scheduler.
+type Load struct {
+	Requests requests.Amount
+	Pods     int
+}
+
+// perNodeListMax is how many nodes are read with one field-selected LIST each; above it, one
+// LIST of all bound pods is cheaper than many small ones.
+const perNodeListMax = 16
+
+// Loads returns the load of each named node (nodes without pods get a zero Load). For a few
+// nodes it lists each node's pods by field selector; for more it lists all bound pods once, in
+// pages, and groups them by node in a map, so 150,000 pods cost one paginated LIST.
+//
+// fresh asks for a consistent read (disable's safety check must see a pod bound a moment ago);
+// otherwise the apiserver's cache (resourceVersion 0) answers.
+func Loads(ctx context.Context, c kubernetes.Interface, nodes []string, fresh bool) (map[string]Load, error) {
+	loads := make(map[string]Load, len(nodes))
+	for _, n := range nodes {
+		loads[n] = Load{}
+	}
+	rv := "0"
+	if fresh {
+		rv = ""
+	}
+	if len(nodes) <= perNodeListMax {
+		for _, n := range nodes {
+			err := eachPod(ctx, c, requests.ActivePodsFieldSelector(n), rv, func(p *corev1.Pod) {
+				if p.Spec.NodeName == n {
+					add(loads, p)
+				}
+			},
+				func() { loads[n] = Load{} })
+			if err != nil {
+				return nil, fmt.Errorf("cannot list the pods on node %q: %w", n, err)
+			}
+		}
+		return loads, nil
+	}
+	wanted := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		wanted[n] = true
+	}
+	err := eachPod(ctx, c, requests.ActivePodsFieldSelector(""), rv, func(p *corev1.Pod) {
+		if wanted[p.Spec.NodeName] {
+			add(loads, p)
+		}
+	}, func() {
+		for n := range loads {
+			loads[n] = Load{}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot list pods: %w", err)
+	}
+	return loads, nil
+}
+
+func add(loads map[string]Load, p *corev1.Pod) {
+	// The field selector already excludes these; checking again keeps the sums right for
+	// clients that ignore field selectors (the fake clientset does).
+	if p.Spec.NodeName == "" || requests.Terminal(p) {
+		return
+	}
+	l := loads[p.Spec.NodeName]
+	l.Requests = l.Requests.Add(requests.Pod(p))
+	l.Pods++
+	loads[p.Spec.NodeName] = l
+}
+
+// eachPod calls fn for every pod matching the field selector, page by page, keeping only one page
+// in memory at a time. reset is called when an expired continue token restarts the listing, so
+// the caller can drop what it summed.
+func eachPod(ctx context.Context, c kubernetes.Interface, fieldSelector, rv string, fn func(*corev1.Pod), reset func()) error {
+	opts := metav1.ListOptions{FieldSelector: fieldSelector, ResourceVersion: rv, Limit: PageSize}
+	return paginate(ctx, opts, func(ctx context.Context, opts metav1.ListOptions) (metav1.ListInterface, error) {
+		list, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			fn(&list.Items[i])
+		}
+		return list, nil
+	}, reset)
+}

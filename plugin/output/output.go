@@ -1,0 +1,137 @@
+// Package output prints the plugin's tables in kubectl's borderless style and its reports as
+// JSON or YAML.
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+)
+
+// APIVersion is the apiVersion of the plugin's reports (JSON/YAML output). Their schemas are
+// documented in the README and change only with a new version.
+const APIVersion = "overcommit.dev/v1alpha1"
+
+// None is what kubectl prints for an empty cell.
+const None = "<none>"
+
+// Table writes header, rows and an optional footer like `kubectl get`: no borders, no lines,
+// left-aligned columns two spaces apart, no trailing blanks.
+func Table(w io.Writer, header []string, rows [][]string, footer []string) error {
+	cell := tw.CellConfig{
+		Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: tw.WrapNone},
+		Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
+		Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "  ", Overwrite: true}},
+	}
+	var buf bytes.Buffer
+	t := tablewriter.NewTable(&buf,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders:  tw.BorderNone,
+			Symbols:  tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{Separators: tw.SeparatorsNone, Lines: tw.LinesNone},
+		})),
+		tablewriter.WithConfig(tablewriter.Config{Header: cell, Row: cell, Footer: cell}),
+	)
+	t.Header(toAny(header)...)
+	for _, r := range rows {
+		if err := t.Append(toAny(r)...); err != nil {
+			return fmt.Errorf("table row: %w", err)
+		}
+	}
+	if footer != nil {
+		t.Footer(toAny(footer)...)
+	}
+	if err := t.Render(); err != nil {
+		return fmt.Errorf("rendering table: %w", err)
+	}
+	// The last column's padding would leave trailing blanks, which kubectl never prints.
+	for _, line := range strings.SplitAfter(buf.String(), "\n") {
+		trimmed := strings.TrimRight(line, " \n")
+		if line == "" {
+			continue
+		}
+		if _, err := io.WriteString(w, trimmed+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// Formats every report supports besides its table.
+const (
+	FormatTable = "table"
+	FormatJSON  = "json"
+	FormatYAML  = "yaml"
+)
+
+// Encode writes v as JSON (indented like kubectl's -o json) or YAML.
+func Encode(w io.Writer, format string, v any) error {
+	b, err := json.MarshalIndent(v, "", "    ")
+	if err != nil {
+		return fmt.Errorf("encoding output: %w", err)
+	}
+	switch format {
+	case FormatJSON:
+		b = append(b, '\n')
+	case FormatYAML:
+		if b, err = yaml.JSONToYAML(b); err != nil {
+			return fmt.Errorf("encoding output as YAML: %w", err)
+		}
+	default:
+		return fmt.Errorf("unknown output format %q", format)
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// Quantity is an exact amount of a resource in canonical form: millicores for cpu ("3500m",
+// "4"), bytes in binary units otherwise ("8Gi", "5760Mi").
+func Quantity(name corev1.ResourceName, v int64) resource.Quantity {
+	if name == corev1.ResourceCPU {
+		return *resource.NewMilliQuantity(v, resource.DecimalSI)
+	}
+	return *resource.NewQuantity(v, resource.BinarySI)
+}
+
+// Value is q as an integer: millicores for cpu, bytes otherwise.
+func Value(name corev1.ResourceName, q resource.Quantity) int64 {
+	if name == corev1.ResourceCPU {
+		return q.MilliValue()
+	}
+	return q.Value()
+}
+
+// Signed prints a difference with its sign ("+4", "-500m", "0").
+func Signed(name corev1.ResourceName, v int64) string {
+	q := Quantity(name, v)
+	if v > 0 {
+		return "+" + q.String()
+	}
+	return q.String()
+}
+
+// Cell prints a quantity of a resource list as stored, or <none> when it is missing.
+func Cell(l corev1.ResourceList, name corev1.ResourceName) string {
+	q, ok := l[name]
+	if !ok {
+		return None
+	}
+	return q.String()
+}

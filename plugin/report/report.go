@@ -1,0 +1,286 @@
+// Package report computes the savings report: per node, the kubelet's raw allocatable, what is
+// stored now, what pods request and use, and the extra schedulable capacity overcommit gives.
+// It is pure: the command reads the cluster (plugin/kube) and hands the data in.
+package report
+
+import (
+	"fmt"
+	"math/big"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/overcommit-dev/overcommit/plugin/kube"
+	"github.com/overcommit-dev/overcommit/plugin/output"
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+)
+
+// Kind is the kind of the savings report.
+const Kind = "SavingsReport"
+
+// SavingsReport is what `kubectl overcommit savings -o json|yaml` prints.
+type SavingsReport struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// UsageAvailable says whether metrics.k8s.io was read; without it no usage is reported.
+	UsageAvailable bool `json:"usageAvailable"`
+	// UsageUnavailable says why not ("" when UsageAvailable).
+	UsageUnavailable string        `json:"usageUnavailable,omitempty"`
+	Nodes            []NodeSavings `json:"nodes"`
+	Total            Total         `json:"total"`
+}
+
+// NodeSavings is one node's row.
+type NodeSavings struct {
+	Name string `json:"name"`
+	// Enabled says whether the node is opted in (labelled).
+	Enabled bool `json:"enabled"`
+	// Policy is the policy the webhook last applied, else the node's annotation, else "static";
+	// empty for nodes that are not opted in.
+	Policy string `json:"policy,omitempty"`
+	// Pods counts the node's non-terminal pods.
+	Pods   int     `json:"pods"`
+	CPU    Amounts `json:"cpu"`
+	Memory Amounts `json:"memory"`
+}
+
+// Amounts describe one resource of one node (or the sum over nodes).
+type Amounts struct {
+	// Raw is the kubelet's own allocatable: the webhook's overcommit.dev/raw record for an opted-in
+	// node, else the stored allocatable.
+	Raw resource.Quantity `json:"raw"`
+	// Allocatable is what is stored now, what the scheduler sees.
+	Allocatable resource.Quantity `json:"allocatable"`
+	// Requests sums the non-terminal pods' requests, counted like the scheduler.
+	Requests resource.Quantity `json:"requests"`
+	// Usage is the measured usage from metrics.k8s.io; absent when unknown. In the total it sums
+	// the nodes that have a sample.
+	Usage *resource.Quantity `json:"usage,omitempty"`
+	// Extra is Allocatable - Raw: the schedulable capacity overcommit adds.
+	Extra resource.Quantity `json:"extra"`
+}
+
+// Total sums the rows.
+type Total struct {
+	Nodes        int     `json:"nodes"`
+	EnabledNodes int     `json:"enabledNodes"`
+	Pods         int     `json:"pods"`
+	CPU          Amounts `json:"cpu"`
+	Memory       Amounts `json:"memory"`
+	// NodesGained is the extra capacity counted in average nodes: total extra ÷ (total raw ÷
+	// nodes), i.e. how many of the listed nodes, as they are on average, the overcommit is worth.
+	NodesGained Gained `json:"nodesGained"`
+}
+
+// Gained holds NodesGained per resource as decimals with two places ("1.50").
+type Gained struct {
+	CPU    string `json:"cpu"`
+	Memory string `json:"memory"`
+}
+
+// Input is what Build needs.
+type Input struct {
+	Nodes []corev1.Node
+	// Loads maps node names to their pods' requests (missing: no pods).
+	Loads map[string]kube.Load
+	// Usage is the NodeMetrics snapshot, or why there is none.
+	Usage kube.Usage
+}
+
+// sums is one resource's integer amounts: millicores or bytes.
+type sums struct {
+	raw, alloc, requests, usage, extra int64
+	hasUsage                           bool
+}
+
+// Build computes the report, rows in node-name order.
+func Build(in Input) *SavingsReport {
+	r := &SavingsReport{APIVersion: output.APIVersion, Kind: Kind, UsageAvailable: in.Usage.Unavailable == "",
+		UsageUnavailable: in.Usage.Unavailable, Nodes: make([]NodeSavings, 0, len(in.Nodes))}
+	nodes := append([]corev1.Node(nil), in.Nodes...)
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+
+	var total [2]sums
+	for i := range nodes {
+		n := &nodes[i]
+		row := NodeSavings{Name: n.Name, Enabled: policy.OptedIn(n.Labels)}
+		raw := n.Status.Allocatable
+		if row.Enabled {
+			row.Policy = appliedPolicy(n)
+			if rec, ok := rawRecord(n); ok {
+				raw = rec
+			}
+		}
+		load := in.Loads[n.Name]
+		row.Pods = load.Pods
+		var usage corev1.ResourceList
+		nu, measured := in.Usage.Nodes[n.Name]
+		if r.UsageAvailable && measured {
+			usage = nu.Usage
+		}
+		for k, name := range policy.Resources {
+			s := sums{alloc: value(n.Status.Allocatable, name)}
+			s.raw = s.alloc
+			if q, ok := raw[name]; ok {
+				s.raw = output.Value(name, q)
+			}
+			s.requests = load.Requests.MilliCPU
+			if name == corev1.ResourceMemory {
+				s.requests = load.Requests.Memory
+			}
+			if q, ok := usage[name]; ok {
+				s.usage, s.hasUsage = output.Value(name, q), true
+			}
+			s.extra = s.alloc - s.raw
+			a := s.amounts(name)
+			if name == corev1.ResourceCPU {
+				row.CPU = a
+			} else {
+				row.Memory = a
+			}
+			t := &total[k]
+			t.raw += s.raw
+			t.alloc += s.alloc
+			t.requests += s.requests
+			t.extra += s.extra
+			if s.hasUsage {
+				t.usage += s.usage
+			}
+			// The total has usage whenever metrics were read, even if no node had a sample.
+			t.hasUsage = r.UsageAvailable
+		}
+		r.Nodes = append(r.Nodes, row)
+		r.Total.Pods += row.Pods
+		if row.Enabled {
+			r.Total.EnabledNodes++
+		}
+	}
+	r.Total.Nodes = len(nodes)
+	r.Total.CPU = total[0].amounts(corev1.ResourceCPU)
+	r.Total.Memory = total[1].amounts(corev1.ResourceMemory)
+	r.Total.NodesGained = Gained{
+		CPU:    nodesGained(total[0].extra, total[0].raw, len(nodes)),
+		Memory: nodesGained(total[1].extra, total[1].raw, len(nodes)),
+	}
+	return r
+}
+
+func (s sums) amounts(name corev1.ResourceName) Amounts {
+	a := Amounts{
+		Raw:         output.Quantity(name, s.raw),
+		Allocatable: output.Quantity(name, s.alloc),
+		Requests:    output.Quantity(name, s.requests),
+		Extra:       output.Quantity(name, s.extra),
+	}
+	if s.hasUsage {
+		u := output.Quantity(name, s.usage)
+		a.Usage = &u
+	}
+	return a
+}
+
+// nodesGained is extra ÷ (raw ÷ nodes) to two decimal places, rounded half away from zero.
+// Big integers: bytes times thousands of nodes overflow int64.
+func nodesGained(extra, raw int64, nodes int) string {
+	if raw <= 0 || nodes == 0 {
+		return "0.00"
+	}
+	num := new(big.Int).Mul(big.NewInt(extra), big.NewInt(int64(nodes)))
+	return new(big.Rat).SetFrac(num, big.NewInt(raw)).FloatString(2)
+}
+
+func value(l corev1.ResourceList, name corev1.ResourceName) int64 {
+	q, ok := l[name]
+	if !ok {
+		return 0
+	}
+	return output.Value(name, q)
+}
+
+func rawRecord(n *corev1.Node) (corev1.ResourceList, bool) {
+	s, ok := n.Annotations[names.RawAnnotation]
+	if !ok {
+		return nil, false
+	}
+	raw, err := policy.ParseRaw(s)
+	if err != nil || len(raw.Allocatable) == 0 {
+		return nil, false
+	}
+	return raw.Allocatable, true
+}
+
+func appliedPolicy(n *corev1.Node) string {
+	if s, ok := n.Annotations[names.AppliedAnnotation]; ok {
+		if a, err := policy.ParseApplied(s); err == nil && a.Policy != "" {
+			return a.Policy
+		}
+	}
+	if p := n.Annotations[names.PolicyAnnotation]; p != "" {
+		return p
+	}
+	return names.PolicyStatic
+}
+
+// SortKeys are the values of --sort-by. Amounts sort largest first, names A to Z; ties keep
+// name order.
+var SortKeys = []string{"name", "cpu-extra", "memory-extra", "cpu-requests", "memory-requests", "cpu-usage", "memory-usage", "pods"}
+
+// ValidateSortKey checks a --sort-by value.
+func ValidateSortKey(key string) error {
+	for _, k := range SortKeys {
+		if k == key {
+			return nil
+		}
+	}
+	return fmt.Errorf("invalid --sort-by %q: must be one of %s", key, strings.Join(SortKeys, ", "))
+}
+
+// Sort orders the rows by key (see SortKeys).
+func (r *SavingsReport) Sort(key string) error {
+	if err := ValidateSortKey(key); err != nil {
+		return err
+	}
+	metric := func(n *NodeSavings) int64 {
+		switch key {
+		case "cpu-extra":
+			return n.CPU.Extra.MilliValue()
+		case "memory-extra":
+			return n.Memory.Extra.Value()
+		case "cpu-requests":
+			return n.CPU.Requests.MilliValue()
+		case "memory-requests":
+			return n.Memory.Requests.Value()
+		case "cpu-usage":
+			return usageValue(n.CPU.Usage, true)
+		case "memory-usage":
+			return usageValue(n.Memory.Usage, false)
+		case "pods":
+			return int64(n.Pods)
+		}
+		return 0
+	}
+	sort.SliceStable(r.Nodes, func(i, j int) bool {
+		a, b := &r.Nodes[i], &r.Nodes[j]
+		if key != "name" {
+			if ma, mb := metric(a), metric(b); ma != mb {
+				return ma > mb
+			}
+		}
+		return a.Name < b.Name
+	})
+	return nil
+}
+
+// usageValue sorts unknown usage last.
+func usageValue(q *resource.Quantity, milli bool) int64 {
+	if q == nil {
+		return -1
+	}
+	if milli {
+		return q.MilliValue()
+	}
+	return q.Value()
+}

@@ -1,0 +1,66 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/overcommit-dev/overcommit/plugin/output"
+)
+
+// unknown is kubectl top's word for a missing sample.
+const unknown = "<unknown>"
+
+// WriteTable prints one row per node, a TOTAL row, and a line saying what the extra capacity is
+// worth in nodes. The usage columns appear only when metrics.k8s.io was read.
+func (r *SavingsReport) WriteTable(w io.Writer) error {
+	header := []string{"NODE", "POLICY", "PODS"}
+	for _, res := range []string{"CPU", "MEMORY"} {
+		header = append(header, res+" RAW", res+" ALLOC", res+" REQ")
+		if r.UsageAvailable {
+			header = append(header, res+" USED")
+		}
+		header = append(header, res+" EXTRA")
+	}
+	rows := make([][]string, 0, len(r.Nodes))
+	for _, n := range r.Nodes {
+		p := n.Policy
+		if !n.Enabled {
+			p = "-"
+		}
+		row := []string{n.Name, p, strconv.Itoa(n.Pods)}
+		row = r.cells(row, corev1.ResourceCPU, n.CPU)
+		row = r.cells(row, corev1.ResourceMemory, n.Memory)
+		rows = append(rows, row)
+	}
+	footer := []string{"TOTAL", fmt.Sprintf("%d/%d on", r.Total.EnabledNodes, r.Total.Nodes), strconv.Itoa(r.Total.Pods)}
+	footer = r.cells(footer, corev1.ResourceCPU, r.Total.CPU)
+	footer = r.cells(footer, corev1.ResourceMemory, r.Total.Memory)
+	if err := output.Table(w, header, rows, footer); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\nExtra schedulable capacity: cpu %s (%s nodes' worth), memory %s (%s nodes' worth); "+
+		"a node's worth is the average raw allocatable of the %d nodes listed.\n",
+		signed(corev1.ResourceCPU, r.Total.CPU.Extra), r.Total.NodesGained.CPU,
+		signed(corev1.ResourceMemory, r.Total.Memory.Extra), r.Total.NodesGained.Memory, r.Total.Nodes)
+	return err
+}
+
+func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a Amounts) []string {
+	row = append(row, a.Raw.String(), a.Allocatable.String(), a.Requests.String())
+	if r.UsageAvailable {
+		u := unknown
+		if a.Usage != nil {
+			u = a.Usage.String()
+		}
+		row = append(row, u)
+	}
+	return append(row, signed(name, a.Extra))
+}
+
+func signed(name corev1.ResourceName, q resource.Quantity) string {
+	return output.Signed(name, output.Value(name, q))
+}
