@@ -164,9 +164,15 @@ func (s *Store) upsert(obj any) {
 		s.log.Error("unexpected object in the template informer", "type", fmt.Sprintf("%T", obj))
 		return
 	}
+	if _, labelled := cm.Labels[names.SidecarTemplateLabel]; !labelled {
+		// The apiserver turns an unlabelled ConfigMap into a deletion for a filtered watch;
+		// do the same for anything that delivers it as an update.
+		s.remove(cm)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.entries[cm.Name]; ok && e.resourceVersion == cm.ResourceVersion {
+	if e, ok := s.entries[cm.Name]; ok && e.resourceVersion != "" && e.resourceVersion == cm.ResourceVersion {
 		return // a resync: parsed already
 	}
 	t, err := sidecar.FromConfigMap(cm.Name, cm.Data)
