@@ -29,6 +29,8 @@ import (
 	"github.com/overcommit-dev/overcommit/shared/version"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
 	"github.com/overcommit-dev/overcommit/webhook/nodes"
+	"github.com/overcommit-dev/overcommit/webhook/pods"
+	"github.com/overcommit-dev/overcommit/webhook/templates"
 	"github.com/overcommit-dev/overcommit/webhook/usage"
 )
 
@@ -68,6 +70,9 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	nodeHandler := &nodes.Handler{Settings: o.settings, Metrics: nodes.NewMetrics(reg), Log: log}
+	// Without a cluster there are no templates: pods asking for a sidecar are denied.
+	podHandler := &pods.Handler{Namespace: o.namespace, Metrics: pods.NewMetrics(reg), Log: log}
+	readyChecks := map[string]healthz.Checker{}
 	if cfg != nil {
 		kube, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
@@ -83,6 +88,19 @@ func run(ctx context.Context, o *options) error {
 		}
 		nodeHandler.Usage = src
 		src.Run(ctx)
+		store, err := templates.New(kube, o.namespace, templates.Options{Log: log, Registerer: reg})
+		if err != nil {
+			return err
+		}
+		store.Run(ctx)
+		podHandler.Templates = store
+		// Not ready before the templates are loaded, or the first pods would be denied.
+		readyChecks["sidecar-templates"] = func(*http.Request) error {
+			if !store.HasSynced() {
+				return templates.ErrNotReady
+			}
+			return nil
+		}
 		if o.webhookConfigName != "" {
 			go publishSettings(ctx, kube, o.webhookConfigName, o.settings, log)
 		}
@@ -103,12 +121,15 @@ func run(ctx context.Context, o *options) error {
 	srv.Register("/mutate-node", &admission.Webhook{
 		Name: "node", Handler: nodeHandler, Metrics: wire, Log: log, OnPanic: nodeHandler.OnPanic,
 	})
+	// OnPanic nil denies: a pod admitted without the sidecar it asked for is the silent failure.
+	srv.Register("/mutate-pod", &admission.Webhook{Name: "pod", Handler: podHandler, Metrics: wire, Log: log})
+	readyChecks["webhook"] = srv.StartedChecker()
 
 	errs := make(chan error, 3)
 	go func() { errs <- wrap("webhook server", srv.Start(ctx)) }()
 	probes := http.NewServeMux()
 	probes.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
-	probes.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: map[string]healthz.Checker{"webhook": srv.StartedChecker()}}))
+	probes.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: readyChecks}))
 	go func() { errs <- wrap("health probes", serve(ctx, o.probeAddr, probes)) }()
 	if o.metricsAddr != "0" {
 		mux := http.NewServeMux()

@@ -21,6 +21,7 @@ type options struct {
 	probeAddr         string
 	kubeconfig        string
 	webhookConfigName string
+	namespace         string
 	settings          policy.Settings
 	metricsRefresh    time.Duration
 	logLevel          slog.Level
@@ -40,6 +41,9 @@ so the scheduler can use capacity that pods request but do not use.
 It serves /mutate-node over TLS for Node CREATE and nodes/status UPDATE admission reviews, answers
 from in-memory caches only, and never blocks a node's status write.
 
+It also serves /mutate-pod for Pod CREATE: pods annotated sidecar.overcommit.dev/inject get the
+sidecar templates (ConfigMaps labelled overcommit.dev/sidecar-template in --namespace) they name.
+
 Usage:
   overcommit-webhook [flags]
 
@@ -57,6 +61,8 @@ Flags:
 		"Kubeconfig for the usage policy's caches; empty means in-cluster config. Without a cluster, static still works and usage falls back.")
 	fs.StringVar(&o.webhookConfigName, "webhook-config-name", names.WebhookConfigurationName,
 		"MutatingWebhookConfiguration on which to publish the effective settings for kubectl overcommit; empty disables.")
+	fs.StringVar(&o.namespace, "namespace", defaultNamespace(),
+		"The webhook's own namespace: sidecar templates are read from it and its pods are never injected. Default: $POD_NAMESPACE, else overcommit-system.")
 	fs.Var(&o.settings.CPU.Default, "default-cpu-ratio", "CPU ratio for nodes without the overcommit.dev/cpu-ratio annotation.")
 	fs.Var(&o.settings.CPU.Max, "max-cpu-ratio", "Largest CPU ratio a node annotation may ask for; larger values are clamped.")
 	fs.Var(&o.settings.Memory.Default, "default-memory-ratio", "Memory ratio for nodes without the overcommit.dev/memory-ratio annotation (1 = no memory overcommit).")
@@ -85,6 +91,9 @@ Flags:
 	if o.metricsRefresh <= 0 {
 		return nil, fmt.Errorf("--metrics-refresh-interval must be positive")
 	}
+	if o.namespace == "" {
+		return nil, fmt.Errorf("--namespace must not be empty")
+	}
 	if o.logFormat != "json" && o.logFormat != "text" {
 		return nil, fmt.Errorf("--log-format %q: want json or text", o.logFormat)
 	}
@@ -97,6 +106,14 @@ func (o *options) logger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, ho))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, ho))
+}
+
+// defaultNamespace is the namespace the Downward API puts in POD_NAMESPACE, else the install's.
+func defaultNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "overcommit-system"
 }
 
 // pflagHelp is returned by parseOptions for -h/--help, which has printed the usage already.
