@@ -89,6 +89,7 @@ func WebhookConfiguration(cfg WebhookConfig) *admissionregistrationv1.MutatingWe
 	}
 	if cfg.Pods {
 		ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
+		fail := admissionregistrationv1.Fail
 		mwc.Webhooks = append(mwc.Webhooks, admissionregistrationv1.MutatingWebhook{
 			Name:         PodWebhookName,
 			ClientConfig: clientConfig(PodWebhookPath),
@@ -101,9 +102,18 @@ func WebhookConfiguration(cfg WebhookConfig) *admissionregistrationv1.MutatingWe
 					Values:   []string{"kube-system", "kube-public", "kube-node-lease", WebhookNamespace},
 				}},
 			},
+			// Only pods that ask for a sidecar are sent, so the Fail policy below can never block
+			// a pod that did not ask.
+			MatchConditions: []admissionregistrationv1.MatchCondition{{
+				Name:       "asks-for-sidecars",
+				Expression: "has(object.metadata.annotations) && '" + names.SidecarInjectAnnotation + "' in object.metadata.annotations",
+			}},
 			// Other webhooks may add containers after us; a second pass injects into those too.
-			ReinvocationPolicy:      &ifNeeded,
-			FailurePolicy:           &ignore,
+			ReinvocationPolicy: &ifNeeded,
+			// A pod that asked for a sidecar must not start without it when the webhook is down:
+			// its controller retries. The namespaceSelector keeps the webhook's own namespace out,
+			// so the webhook itself can always start.
+			FailurePolicy:           &fail,
 			TimeoutSeconds:          &timeout,
 			SideEffects:             &none,
 			AdmissionReviewVersions: []string{"v1"},
