@@ -115,8 +115,8 @@ func readRequest(r *http.Request) (*Request, int, error) {
 	if buf.Len() == 0 {
 		return nil, http.StatusBadRequest, errors.New("empty request body: want an AdmissionReview")
 	}
-	var rev review
-	if err := json.Unmarshal(buf.Bytes(), &rev); err != nil {
+	rev, err := decodeReview(buf.Bytes())
+	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("malformed AdmissionReview: %w", err)
 	}
 	if rev.APIVersion != admissionv1.SchemeGroupVersion.String() || rev.Kind != "AdmissionReview" {

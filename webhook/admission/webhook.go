@@ -99,3 +99,7 @@ func (r Response) outcome() string {
 		return OutcomeAllowed
 	}
 }
+
+func typesUID(s string) types.UID { return types.UID(s) }
+
+func operation(s string) admissionv1.Operation { return admissionv1.Operation(s) }

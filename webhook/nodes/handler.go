@@ -5,12 +5,9 @@ package nodes
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/nodepatch"
@@ -38,48 +35,34 @@ type Handler struct {
 // WarningPrefix starts every admission warning, so users know where it came from.
 const WarningPrefix = "overcommit: "
 
-// node is the part of a Node the policy reads. Decoding only these fields skips the images,
-// conditions and everything else that makes up most of a Node's bytes.
-type node struct {
-	Metadata struct {
-		Name        string            `json:"name"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations"`
-	} `json:"metadata"`
-	Status struct {
-		Allocatable corev1.ResourceList `json:"allocatable"`
-		Capacity    corev1.ResourceList `json:"capacity"`
-	} `json:"status"`
-}
-
 // Handle implements admission.Handler.
 func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.Response {
 	h.Log.DebugContext(ctx, "node review", "node", req.Name, "writer", req.UserInfo.Username, "operation", req.Operation)
 	if req.Kind.Group != "" || req.Kind.Kind != "Node" {
 		return h.failOpen(req, "unexpected", fmt.Sprintf("expected a Node, got %s; check the webhook's rules", req.Kind.String()))
 	}
-	var n node
-	if err := json.Unmarshal(req.Object, &n); err != nil {
+	n, err := decodeNode(req.Object)
+	if err != nil {
 		return h.failOpen(req, "decode", fmt.Sprintf("cannot decode node: %v", err))
 	}
-	if !policy.OptedIn(n.Metadata.Labels) {
+	if !policy.OptedIn(n.Labels) {
 		return admission.Allowed()
 	}
-	if n.Metadata.Name == "" {
-		n.Metadata.Name = req.Name
+	if n.Name == "" {
+		n.Name = req.Name
 	}
 	in := policy.Input{
 		Node: policy.Node{
-			Name:        n.Metadata.Name,
-			Labels:      n.Metadata.Labels,
-			Annotations: n.Metadata.Annotations,
-			Allocatable: n.Status.Allocatable,
-			Capacity:    n.Status.Capacity,
+			Name:        n.Name,
+			Labels:      n.Labels,
+			Annotations: n.Annotations,
+			Allocatable: n.Allocatable,
+			Capacity:    n.Capacity,
 		},
 		Writer: req.UserInfo.Username,
 		Now:    h.now(),
 	}
-	if n.Metadata.Annotations[names.PolicyAnnotation] == names.PolicyUsage {
+	if n.Annotations[names.PolicyAnnotation] == names.PolicyUsage {
 		if h.Usage == nil {
 			in.UsageUnavailable = "the webhook has no cluster connection for usage data"
 		} else {
