@@ -136,13 +136,17 @@ func outputFormat(got string, allowed ...string) error {
 	return fmt.Errorf("invalid -o/--output %q: must be one of %s", got, strings.Join(allowed, ", "))
 }
 
-// listWarning shortens a list of node names for a one-line warning.
+// listNodes shortens a list of node names for a one-line warning.
 func listNodes(nodes []string) string {
 	const show = 5
-	if len(nodes) <= show {
-		return strings.Join(nodes, ", ")
+	shown := make([]string, 0, show)
+	for _, n := range nodes[:min(show, len(nodes))] {
+		shown = append(shown, "node/"+n)
 	}
-	return fmt.Sprintf("%s and %d more", strings.Join(nodes[:show], ", "), len(nodes)-show)
+	if len(nodes) <= show {
+		return strings.Join(shown, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(shown, ", "), len(nodes)-show)
 }
 
 // outcomeErrors joins the failures of a multi-node write, naming how many nodes failed.

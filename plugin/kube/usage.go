@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
@@ -33,7 +34,10 @@ type Usage struct {
 // error, unlike kube-capacity's exit).
 func ReadUsage(ctx context.Context, c kubernetes.Interface, m metricsclient.Interface) Usage {
 	if _, err := c.Discovery().ServerResourcesForGroupVersion(MetricsGroupVersion); err != nil {
-		return Usage{Unavailable: fmt.Sprintf("%s is not served (is metrics-server installed?): %v", MetricsGroupVersion, err)}
+		if apierrors.IsNotFound(err) {
+			return Usage{Unavailable: MetricsGroupVersion + " is not served (is metrics-server installed?)"}
+		}
+		return Usage{Unavailable: fmt.Sprintf("cannot discover %s: %v", MetricsGroupVersion, err)}
 	}
 	if m == nil {
 		return Usage{Unavailable: "no metrics client"}

@@ -53,16 +53,17 @@ func enable(ctx context.Context, c kubernetes.Interface, cfg EnableConfig, p *pr
 		return o
 	}
 	o.Node = stored
-	applied := p.Result.Applied
+	applied, pending := p.Result.Applied, ""
 	if cfg.DryRun != DryRunClient {
 		got, problem := webhookApplied(stored, p.Result.Applied)
 		if problem != "" {
 			o.Warnings = append(o.Warnings, problem)
+			pending = ", not applied yet"
 		} else {
 			applied = got
 		}
 	}
-	o.Message = fmt.Sprintf("overcommit enabled (%s)%s", ratioText(applied.Policy, applied.CPURatio, applied.MemoryRatio), cfg.DryRun.Suffix())
+	o.Message = fmt.Sprintf("overcommit enabled (%s)%s%s", ratioText(applied.Policy, applied.CPURatio, applied.MemoryRatio), pending, cfg.DryRun.Suffix())
 	return o
 }
 

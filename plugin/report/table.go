@@ -36,7 +36,7 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 		row = r.cells(row, corev1.ResourceMemory, n.Memory)
 		rows = append(rows, row)
 	}
-	footer := []string{"TOTAL", fmt.Sprintf("%d/%d on", r.Total.EnabledNodes, r.Total.Nodes), strconv.Itoa(r.Total.Pods)}
+	footer := []string{"TOTAL", fmt.Sprintf("%d/%d enabled", r.Total.EnabledNodes, r.Total.Nodes), strconv.Itoa(r.Total.Pods)}
 	footer = r.cells(footer, corev1.ResourceCPU, r.Total.CPU)
 	footer = r.cells(footer, corev1.ResourceMemory, r.Total.Memory)
 	if err := output.Table(w, header, rows, footer); err != nil {

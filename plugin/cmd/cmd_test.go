@@ -1,0 +1,135 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+
+	"github.com/overcommit-dev/overcommit/plugin/internal/testcluster"
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+type fakeFactory struct{ c *Clients }
+
+func (f fakeFactory) Clients() (*Clients, error) { return f.c, nil }
+
+// fixture is a small cluster:
+//
+//	node-a  4 cpu 8Gi   pool=batch, not opted in; 2 pods (one with a bigger init container),
+//	                    plus a finished pod and an unscheduled one that must not count
+//	node-b  4 cpu 8Gi   opted in, static cpu x2 (stored 8); pods request 6 cpu
+//	node-c  4 cpu 16Gi  opted in, usage policy up to x3 (stored: the kubelet's, usage fell back)
+//	node-d  2 cpu 4Gi   pool=batch, not opted in, no pods
+func fixture(o testcluster.Options) *testcluster.Cluster {
+	s := policy.DefaultSettings()
+	initPod := testcluster.Pod("init", "node-a", "500m", "1Gi")
+	initPod.Spec.InitContainers = []corev1.Container{{Name: "init", Resources: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m")}}}}
+	done := testcluster.Pod("done", "node-a", "3", "1Gi")
+	done.Status.Phase = corev1.PodSucceeded
+	objs := []runtime.Object{
+		testcluster.Node("node-a").Label("pool", "batch").Build(),
+		testcluster.Node("node-b").Enabled(s, names.CPURatioAnnotation, "2").Build(),
+		testcluster.Node("node-c").Resources("4", "16Gi").Enabled(s, names.CPURatioAnnotation, "3", names.PolicyAnnotation, names.PolicyUsage).Build(),
+		testcluster.Node("node-d").Resources("2", "4Gi").Label("pool", "batch").Build(),
+		testcluster.Pod("a1", "node-a", "1", "512Mi"),
+		initPod,
+		done,
+		testcluster.Pod("pending", "", "8", "1Gi"),
+		testcluster.Pod("b1", "node-b", "4", "2Gi"),
+		testcluster.Pod("b2", "node-b", "2", "2Gi"),
+		testcluster.Pod("c1", "node-c", "3", "4Gi"),
+	}
+	o.Objects = append(objs, o.Objects...)
+	return testcluster.New(o)
+}
+
+func withSettings() testcluster.Options {
+	return testcluster.Options{Objects: []runtime.Object{testcluster.WebhookConfiguration(policy.DefaultSettings())}}
+}
+
+func withMetrics(o testcluster.Options) testcluster.Options {
+	o.NodeMetrics = []metricsv1beta1.NodeMetrics{
+		testcluster.NodeMetrics("node-a", "700m", "1Gi"),
+		testcluster.NodeMetrics("node-b", "1200m", "3Gi"),
+		testcluster.NodeMetrics("node-c", "1", "5Gi"),
+	}
+	return o
+}
+
+// run executes the plugin with args against c and returns what it printed and its error.
+func run(t *testing.T, c *testcluster.Cluster, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := NewCmdOvercommitWith(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		fakeFactory{&Clients{Kube: c.Kube, Metrics: c.Metrics}})
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+// golden compares got with testdata/<name>.golden, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
+	}
+}
+
+// transcript is what a golden file holds: stdout, stderr and the error.
+func transcript(stdout, stderr string, err error) string {
+	var b strings.Builder
+	b.WriteString(stdout)
+	if stderr != "" {
+		b.WriteString("--- stderr\n" + stderr)
+	}
+	if err != nil {
+		b.WriteString("--- error\n" + err.Error() + "\n")
+	}
+	return b.String()
+}
+
+func getNode(t *testing.T, c *testcluster.Cluster, name string) *corev1.Node {
+	t.Helper()
+	n, err := c.Kube.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func allocatable(n *corev1.Node) string {
+	return n.Status.Allocatable.Cpu().String() + "/" + n.Status.Allocatable.Memory().String() + " capacity " +
+		n.Status.Capacity.Cpu().String() + "/" + n.Status.Capacity.Memory().String()
+}

@@ -1,0 +1,234 @@
+// Package testcluster builds fake clientsets that behave like the apiserver where the plugin
+// depends on it: node patches honour dry runs, and a status write of an opted-in node is
+// rewritten by the shared policy as the webhook would. Tests of the plugin's commands and
+// libraries use it; agreement with the real webhook is the e2e tests' job.
+package testcluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	jsonpatchapply "github.com/evanphx/json-patch/v5"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
+
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/nodepatch"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+)
+
+// Cluster is a fake cluster.
+type Cluster struct {
+	Kube    *fake.Clientset
+	Metrics *metricsfake.Clientset
+	// Webhook, when false, makes status writes pass unchanged, as with the webhook down.
+	Webhook bool
+	// Settings are what the simulated webhook applies.
+	Settings policy.Settings
+}
+
+// Options configure New.
+type Options struct {
+	Objects []runtime.Object
+	// NodeMetrics are served by metrics.k8s.io; nil means metrics.k8s.io is not served.
+	NodeMetrics []metricsv1beta1.NodeMetrics
+	// NoWebhook leaves the status writes unchanged.
+	NoWebhook bool
+}
+
+var nodesResource = corev1.SchemeGroupVersion.WithResource("nodes")
+
+// New returns a fake cluster holding objs.
+func New(o Options) *Cluster {
+	c := &Cluster{Kube: fake.NewClientset(o.Objects...), Metrics: metricsfake.NewSimpleClientset(), Webhook: !o.NoWebhook, Settings: policy.DefaultSettings()}
+	c.Kube.PrependReactor("patch", "nodes", c.patchNode)
+	if o.NodeMetrics != nil {
+		c.Kube.Resources = append(c.Kube.Resources, &metav1.APIResourceList{
+			GroupVersion: "metrics.k8s.io/v1beta1",
+			APIResources: []metav1.APIResource{{Name: "nodes", Kind: "NodeMetrics"}},
+		})
+		list := &metricsv1beta1.NodeMetricsList{Items: o.NodeMetrics}
+		// The fake tracker files NodeMetrics under "nodemetricses", while the client lists
+		// "nodes"; answer the list directly.
+		c.Metrics.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, list.DeepCopy(), nil
+		})
+	}
+	return c
+}
+
+// patchNode is the apiserver for node merge patches: the nodes resource keeps status, the
+// status subresource keeps spec, dry runs store nothing, and the webhook rewrites status writes
+// of opted-in nodes.
+func (c *Cluster) patchNode(a k8stesting.Action) (bool, runtime.Object, error) {
+	pa := a.(k8stesting.PatchActionImpl)
+	if pa.PatchType != types.MergePatchType {
+		return false, nil, nil
+	}
+	obj, err := c.Kube.Tracker().Get(nodesResource, "", pa.Name)
+	if err != nil {
+		return true, nil, err
+	}
+	cur := obj.(*corev1.Node)
+	doc, err := json.Marshal(cur)
+	if err != nil {
+		return true, nil, err
+	}
+	if doc, err = jsonpatchapply.MergePatch(doc, pa.Patch); err != nil {
+		return true, nil, err
+	}
+	next := &corev1.Node{}
+	if err := json.Unmarshal(doc, next); err != nil {
+		return true, nil, err
+	}
+	switch pa.Subresource {
+	case "":
+		next.Status = cur.Status
+	case "status":
+		next.Spec = cur.Spec
+		if c.Webhook && (policy.OptedIn(cur.Labels) || policy.OptedIn(next.Labels)) {
+			if next, err = Webhook(next, "admin", c.Settings); err != nil {
+				return true, nil, err
+			}
+		}
+	default:
+		return true, nil, fmt.Errorf("unexpected subresource %q", pa.Subresource)
+	}
+	if len(pa.PatchOptions.DryRun) == 0 {
+		if err := c.Kube.Tracker().Update(nodesResource, next, ""); err != nil {
+			return true, nil, err
+		}
+	}
+	return true, next, nil
+}
+
+// Webhook returns n as the node webhook stores it when writer writes it.
+func Webhook(n *corev1.Node, writer string, s policy.Settings) (*corev1.Node, error) {
+	if !policy.OptedIn(n.Labels) {
+		return n, nil
+	}
+	in := policy.Input{Node: policy.Node{Name: n.Name, Labels: n.Labels, Annotations: n.Annotations,
+		Allocatable: n.Status.Allocatable, Capacity: n.Status.Capacity}, Writer: writer, Now: time.Now(),
+		UsageUnavailable: "usage is not simulated"}
+	ops, err := nodepatch.Operations(in.Node, policy.Compute(in, s))
+	if err != nil {
+		return nil, err
+	}
+	patch, err := nodepatch.Marshal(ops)
+	if err != nil {
+		return nil, err
+	}
+	p, err := jsonpatchapply.DecodePatch(patch)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := json.Marshal(n)
+	if err != nil {
+		return nil, err
+	}
+	if doc, err = p.Apply(doc); err != nil {
+		return nil, err
+	}
+	out := &corev1.Node{}
+	return out, json.Unmarshal(doc, out)
+}
+
+// WebhookConfiguration is the webhook's registration with its published settings.
+func WebhookConfiguration(s policy.Settings) *admissionregistrationv1.MutatingWebhookConfiguration {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{
+		Name: names.WebhookConfigurationName, Annotations: map[string]string{names.SettingsAnnotation: string(b)}}}
+}
+
+// NodeBuilder builds test nodes fluently: Node("a").CPU("4").Memory("8Gi").Enabled().Build().
+type NodeBuilder struct{ n *corev1.Node }
+
+// Node starts a node with the given name, 4 cpu and 8Gi.
+func Node(name string) *NodeBuilder {
+	return (&NodeBuilder{n: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}}).
+		Resources("4", "8Gi")
+}
+
+// Resources sets allocatable and capacity (110 pods as well).
+func (b *NodeBuilder) Resources(cpu, memory string) *NodeBuilder {
+	l := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory), corev1.ResourcePods: resource.MustParse("110")}
+	b.n.Status.Allocatable, b.n.Status.Capacity = l, l.DeepCopy()
+	return b
+}
+
+// Label adds a label.
+func (b *NodeBuilder) Label(k, v string) *NodeBuilder {
+	b.n.Labels[k] = v
+	return b
+}
+
+// Annotate adds an annotation.
+func (b *NodeBuilder) Annotate(k, v string) *NodeBuilder {
+	if b.n.Annotations == nil {
+		b.n.Annotations = map[string]string{}
+	}
+	b.n.Annotations[k] = v
+	return b
+}
+
+// Enabled opts the node in with the given annotations (key, value pairs) and applies the policy
+// as the webhook would have on an earlier write.
+func (b *NodeBuilder) Enabled(s policy.Settings, annotations ...string) *NodeBuilder {
+	b.n.Labels[names.EnabledLabel] = names.EnabledValue
+	for i := 0; i+1 < len(annotations); i += 2 {
+		b.Annotate(annotations[i], annotations[i+1])
+	}
+	n, err := Webhook(b.n, names.KubeletUser(b.n.Name), s)
+	if err != nil {
+		panic(err)
+	}
+	b.n = n
+	return b
+}
+
+// Build returns the node.
+func (b *NodeBuilder) Build() *corev1.Node { return b.n.DeepCopy() }
+
+// Pod returns a running pod bound to node with one container requesting cpu and memory.
+func Pod(name, node, cpu, memory string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+}
+
+// NodeMetrics returns a fresh usage sample.
+func NodeMetrics(node, cpu, memory string) metricsv1beta1.NodeMetrics {
+	return metricsv1beta1.NodeMetrics{ObjectMeta: metav1.ObjectMeta{Name: node}, Timestamp: metav1.NewTime(time.Now()), Window: metav1.Duration{Duration: 30 * time.Second},
+		Usage: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}}
+}
+
+// Writes lists the actions that would change the cluster (dry runs excluded).
+func Writes(c *fake.Clientset) []string {
+	var out []string
+	for _, a := range c.Actions() {
+		switch a := a.(type) {
+		case k8stesting.PatchActionImpl:
+			if len(a.PatchOptions.DryRun) == 0 {
+				out = append(out, fmt.Sprintf("patch %s/%s %s %s", a.Resource.Resource, a.Subresource, a.Name, a.Patch))
+			}
+		case k8stesting.CreateActionImpl, k8stesting.UpdateActionImpl, k8stesting.DeleteActionImpl:
+			out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	return out
+}

@@ -1,0 +1,283 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+
+	"github.com/overcommit-dev/overcommit/plugin/internal/testcluster"
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/shared/requests"
+)
+
+func TestSelectionValidate(t *testing.T) {
+	for _, tc := range []struct {
+		s       Selection
+		wantErr string
+	}{
+		{Selection{Names: []string{"a", "b"}}, ""},
+		{Selection{Selector: "a=b,c notin (d)"}, ""},
+		{Selection{All: true}, ""},
+		{Selection{}, ""},
+		{Selection{Names: []string{"a"}, All: true}, "not more than one"},
+		{Selection{Selector: "a=b", All: true}, "not more than one"},
+		{Selection{Selector: "a in (b"}, `invalid selector "a in (b"`},
+		{Selection{Names: []string{""}}, "empty node name"},
+	} {
+		err := tc.s.Validate()
+		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%+v: got %v, want %q", tc.s, err, tc.wantErr)
+		}
+	}
+}
+
+func TestNodeName(t *testing.T) {
+	for in, want := range map[string]string{"a": "a", "node/a": "a", "nodes/a": "a", "no/a": "a", "pod/a": "pod/a"} {
+		if got := NodeName(in); got != want {
+			t.Errorf("NodeName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNodes(t *testing.T) {
+	c := testcluster.New(testcluster.Options{Objects: []runtime.Object{
+		testcluster.Node("b").Label("pool", "x").Build(), testcluster.Node("a").Label("pool", "x").Build(), testcluster.Node("c").Build()}})
+	ctx := context.Background()
+	names := func(ns []corev1.Node) []string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		s       Selection
+		want    []string
+		wantErr string
+	}{
+		{s: Selection{Names: []string{"c", "a", "c"}}, want: []string{"a", "c"}},
+		{s: Selection{Selector: "pool=x"}, want: []string{"a", "b"}},
+		{s: Selection{All: true}, want: []string{"a", "b", "c"}},
+		{s: Selection{Names: []string{"a", "x"}}, wantErr: `node "x" not found`},
+		{s: Selection{Names: []string{"y", "a", "x"}}, wantErr: `nodes "y", "x" not found`},
+		{s: Selection{Selector: "pool=y"}, wantErr: `no nodes match the selector "pool=y"`},
+	} {
+		got, err := Nodes(ctx, c.Kube, tc.s)
+		if tc.wantErr != "" {
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("%+v: error %v, want %q", tc.s, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tc.want, names(got)); diff != "" {
+			t.Errorf("%+v (-want +got):\n%s", tc.s, diff)
+		}
+	}
+}
+
+// TestLoads checks both ways of reading pods: a LIST per node for a few nodes, one LIST of all
+// bound pods for many. Both count like the scheduler and skip finished and unbound pods.
+func TestLoads(t *testing.T) {
+	objs := []runtime.Object{
+		testcluster.Pod("p1", "n1", "1", "1Gi"),
+		testcluster.Pod("p2", "n1", "250m", "256Mi"),
+		testcluster.Pod("p3", "n2", "2", "1Gi"),
+		testcluster.Pod("unbound", "", "8", "8Gi"),
+		testcluster.Pod("elsewhere", "other", "8", "8Gi"),
+	}
+	done := testcluster.Pod("done", "n1", "8", "8Gi")
+	done.Status.Phase = corev1.PodFailed
+	withInit := testcluster.Pod("init", "n2", "500m", "128Mi")
+	withInit.Spec.InitContainers = []corev1.Container{{Name: "i", Resources: corev1.ResourceRequirements{
+		Requests: testcluster.Pod("x", "", "1", "1Gi").Spec.Containers[0].Resources.Requests}}}
+	objs = append(objs, done, withInit)
+
+	want := map[string]Load{
+		"n1": {Requests: requests.Amount{MilliCPU: 1250, Memory: 1280 << 20}, Pods: 2},
+		"n2": {Requests: requests.Amount{MilliCPU: 3000, Memory: 2 << 30}, Pods: 2},
+		"n3": {},
+	}
+	few := []string{"n1", "n2", "n3"}
+	many := append([]string(nil), few...)
+	for i := len(many); i <= perNodeListMax; i++ {
+		many = append(many, fmt.Sprintf("empty-%d", i))
+	}
+	for _, tc := range []struct {
+		name      string
+		nodes     []string
+		wantLists int
+	}{{"per node", few, 3}, {"one list", many, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testcluster.New(testcluster.Options{Objects: objs})
+			got, err := Loads(context.Background(), c.Kube, tc.nodes, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for n := range got {
+				if _, ok := want[n]; !ok && got[n] != (Load{}) {
+					t.Errorf("node %s: %+v, want nothing", n, got[n])
+				}
+			}
+			for n, w := range want {
+				if diff := cmp.Diff(w, got[n]); diff != "" {
+					t.Errorf("node %s (-want +got):\n%s", n, diff)
+				}
+			}
+			lists := 0
+			for _, a := range c.Kube.Actions() {
+				if l, ok := a.(k8stesting.ListActionImpl); ok && l.Resource.Resource == "pods" {
+					lists++
+					if l.ListOptions.ResourceVersion != "0" || l.ListOptions.Limit != PageSize {
+						t.Errorf("list options %+v, want resourceVersion 0 and limit %d", l.ListOptions, PageSize)
+					}
+				}
+			}
+			if lists != tc.wantLists {
+				t.Errorf("%d pod LISTs, want %d", lists, tc.wantLists)
+			}
+		})
+	}
+}
+
+// TestLoadsPaginates serves pods in pages of two and lets the first continue token expire: the
+// listing restarts once and counts every pod exactly once.
+func TestLoadsPaginates(t *testing.T) {
+	var pods []corev1.Pod
+	for i := range 5 {
+		pods = append(pods, *testcluster.Pod(fmt.Sprintf("p%d", i), "n", "100m", "1Mi"))
+	}
+	c := testcluster.New(testcluster.Options{})
+	var seen []metav1.ListOptions
+	expired := false
+	c.Kube.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		opts := a.(k8stesting.ListActionImpl).ListOptions
+		seen = append(seen, opts)
+		start := 0
+		if opts.Continue != "" {
+			if !expired {
+				expired = true
+				return true, nil, apierrors.NewResourceExpired("continue token expired")
+			}
+			fmt.Sscan(opts.Continue, &start)
+		}
+		end := min(start+2, len(pods))
+		list := &corev1.PodList{Items: pods[start:end]}
+		if end < len(pods) {
+			list.Continue = fmt.Sprint(end)
+		}
+		return true, list, nil
+	})
+	loads, err := Loads(context.Background(), c.Kube, []string{"n"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Load{Requests: requests.Amount{MilliCPU: 500, Memory: 5 << 20}, Pods: 5}, loads["n"]); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	var rvs []string
+	for _, o := range seen {
+		rvs = append(rvs, o.ResourceVersion+"|"+o.Continue)
+	}
+	// The first page and the restart read the cache (resourceVersion 0); continued pages carry
+	// only their token.
+	if diff := cmp.Diff([]string{"0|", "|2", "0|", "|2", "|4"}, rvs); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadsFresh(t *testing.T) {
+	c := testcluster.New(testcluster.Options{})
+	if _, err := Loads(context.Background(), c.Kube, []string{"n"}, true); err != nil {
+		t.Fatal(err)
+	}
+	l := c.Kube.Actions()[0].(k8stesting.ListActionImpl)
+	if l.ListOptions.ResourceVersion != "" || l.ListOptions.FieldSelector != requests.ActivePodsFieldSelector("n") {
+		t.Errorf("list options %+v, want a consistent read of node n's active pods", l.ListOptions)
+	}
+}
+
+func TestReadSettings(t *testing.T) {
+	custom := policy.DefaultSettings()
+	custom.CPU.Max = policy.MustParseRatio("8")
+	bad := testcluster.WebhookConfiguration(custom)
+	bad.Annotations[names.SettingsAnnotation] = `{"cpu":{"default":"0.5"}}`
+	bare := testcluster.WebhookConfiguration(custom)
+	bare.Annotations = nil
+	for _, tc := range []struct {
+		name       string
+		objs       []runtime.Object
+		wantMax    string
+		wantSource string
+		wantNotice string
+	}{
+		{"published", []runtime.Object{testcluster.WebhookConfiguration(custom)}, "8", SettingsFromWebhook, ""},
+		{"no configuration", nil, "4", SettingsFromDefaults, `mutatingwebhookconfigurations.admissionregistration.k8s.io "overcommit" not found`},
+		{"not published", []runtime.Object{bare}, "4", SettingsFromDefaults, "has no overcommit.dev/settings annotation"},
+		{"unreadable", []runtime.Object{bad}, "4", SettingsFromDefaults, "invalid overcommit.dev/settings annotation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := ReadSettings(context.Background(), testcluster.New(testcluster.Options{Objects: tc.objs}).Kube)
+			if s.CPU.Max.String() != tc.wantMax || s.Source != tc.wantSource || !strings.Contains(s.Notice, tc.wantNotice) || (tc.wantNotice == "") != (s.Notice == "") {
+				t.Errorf("got max %s source %s notice %q", s.CPU.Max, s.Source, s.Notice)
+			}
+		})
+	}
+}
+
+func TestReadUsage(t *testing.T) {
+	served := testcluster.New(testcluster.Options{NodeMetrics: []metricsv1beta1.NodeMetrics{testcluster.NodeMetrics("a", "1", "1Gi")}})
+	u := ReadUsage(context.Background(), served.Kube, served.Metrics)
+	if cpu := u.Nodes["a"].Usage[corev1.ResourceCPU]; u.Unavailable != "" || cpu.String() != "1" {
+		t.Errorf("served: %+v", u)
+	}
+	missing := testcluster.New(testcluster.Options{})
+	if u := ReadUsage(context.Background(), missing.Kube, missing.Metrics); u.Unavailable != "metrics.k8s.io/v1beta1 is not served (is metrics-server installed?)" {
+		t.Errorf("not served: %q", u.Unavailable)
+	}
+	failing := testcluster.New(testcluster.Options{NodeMetrics: []metricsv1beta1.NodeMetrics{}})
+	failing.Metrics.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewServiceUnavailable("the server is currently unable to handle the request")
+	})
+	if u := ReadUsage(context.Background(), failing.Kube, failing.Metrics); !strings.HasPrefix(u.Unavailable, "cannot list NodeMetrics") {
+		t.Errorf("failing: %q", u.Unavailable)
+	}
+	broken := testcluster.New(testcluster.Options{})
+	broken.Kube.PrependReactor("get", "resource", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewServiceUnavailable("discovery down")
+	})
+	if u := ReadUsage(context.Background(), broken.Kube, broken.Metrics); !strings.HasPrefix(u.Unavailable, "cannot discover metrics.k8s.io/v1beta1") {
+		t.Errorf("discovery failing: %q", u.Unavailable)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	var printed []string
+	h := WarningHandler{Print: printFunc(func(_ int, _, text string) { printed = append(printed, text) })}
+	ctx, w := CollectWarnings(context.Background())
+	h.HandleWarningHeaderWithContext(ctx, 299, "", "collected")
+	h.HandleWarningHeaderWithContext(ctx, 199, "", "not a warning")
+	h.HandleWarningHeaderWithContext(context.Background(), 299, "", "printed")
+	if diff := cmp.Diff([]string{"collected"}, w.List()); diff != "" {
+		t.Error(diff)
+	}
+	if diff := cmp.Diff([]string{"printed"}, printed); diff != "" {
+		t.Error(diff)
+	}
+}
+
+type printFunc func(code int, agent, text string)
+
+func (f printFunc) HandleWarningHeader(code int, agent, text string) { f(code, agent, text) }
