@@ -20,6 +20,7 @@ all: build
 build: ## Build bin/overcommit-webhook and bin/kubectl-overcommit.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/overcommit-webhook ./webhook
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-overcommit ./plugin
+	install -m 0755 plugin/kubectl_complete-overcommit $(BIN)/kubectl_complete-overcommit
 
 test: lint test-unit test-fuzz test-e2e ## Everything CI runs.
 
