@@ -31,7 +31,8 @@ type Options struct {
 	// BinDir holds the binaries hack/build-tools.sh builds (kube-apiserver, etcd, ...).
 	BinDir string
 	// WorkDir holds certificates, kubeconfigs, data and logs. Empty: a new temporary directory,
-	// removed by Stop unless Keep is set. A given WorkDir is never removed.
+	// removed by Stop unless Keep is set. A given WorkDir must be empty or absent, and is never
+	// removed.
 	WorkDir string
 	// Keep leaves a temporary WorkDir in place after Stop (for reading the logs).
 	Keep bool
@@ -43,8 +44,8 @@ type Options struct {
 	MetricsServer bool
 	// Kwok runs kwok for nodes annotated kwok.x-k8s.io/node=fake (see KwokNode).
 	Kwok bool
-	// KwokHeartbeat replaces the interval of kwok's node-heartbeat stage (upstream: 20 s plus up
-	// to 25 s jitter). Zero keeps kwok's own.
+	// KwokHeartbeat replaces the interval of kwok's node-heartbeat stage (upstream: a random
+	// delay between 20 s and 25 s). Zero keeps kwok's own.
 	KwokHeartbeat time.Duration
 }
 
@@ -106,6 +107,10 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 		c.workDir, c.ownsWorkDir = dir, true
 	} else {
+		// A used work dir would bring back an old etcd and old certificates.
+		if entries, err := os.ReadDir(o.WorkDir); err == nil && len(entries) > 0 {
+			return nil, fmt.Errorf("cluster: work dir %s is not empty", o.WorkDir)
+		}
 		if err := os.MkdirAll(o.WorkDir, 0o700); err != nil {
 			return nil, fmt.Errorf("cluster: create work dir: %w", err)
 		}
@@ -137,7 +142,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.startAPIServer(ctx); err != nil {
 		return c, err
 	}
-	// Everything below only needs the apiserver: start it all, then wait for each in turn.
+	// Everything below only needs the apiserver: start it all, then wait for all at once.
 	cm, err := c.launchControllerManager()
 	if err != nil {
 		return c, err
@@ -161,7 +166,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			return c, err
 		}
 	}
-	// Wait for all of them at once, so each progress line tells when that component was ready.
+	// Concurrent waits also make each progress line tell when that component was ready.
 	waits := []func(context.Context) error{
 		func(ctx context.Context) error { return c.waitControllerManager(ctx, cm) },
 		func(ctx context.Context) error { return c.waitHealthz(ctx, sched, "kube-scheduler") },

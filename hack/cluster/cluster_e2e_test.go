@@ -5,6 +5,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -105,6 +106,40 @@ func TestCluster(t *testing.T) {
 		}
 		if mem != 300<<20 {
 			return errors.New("memory usage " + m.Usage.Memory().String() + ", want 300Mi")
+		}
+		return nil
+	})
+
+	// kwok's heartbeats (every 5 s here) are nodes/status patches, recorded in the audit log.
+	waitFor(t, ctx, time.Minute, "kwok heartbeats for kwok-0 in the audit log", func() error {
+		data, err := os.ReadFile(c.AuditLogFile())
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			var ev struct {
+				Verb string `json:"verb"`
+				User struct {
+					Username string `json:"username"`
+				} `json:"user"`
+				ObjectRef struct {
+					Name        string `json:"name"`
+					Subresource string `json:"subresource"`
+				} `json:"objectRef"`
+				ResponseStatus struct {
+					Code int `json:"code"`
+				} `json:"responseStatus"`
+			}
+			if json.Unmarshal(line, &ev) != nil {
+				continue
+			}
+			if ev.ObjectRef.Name == node.Name && ev.ObjectRef.Subresource == "status" && ev.User.Username == "kwok-controller" && ev.ResponseStatus.Code == 200 {
+				n++
+			}
+		}
+		if n < 3 {
+			return fmt.Errorf("%d successful status writes by kwok-controller so far", n)
 		}
 		return nil
 	})

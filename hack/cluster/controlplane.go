@@ -24,6 +24,24 @@ const (
 	frontProxyClientName = "front-proxy-client"
 )
 
+// auditPolicy records writes to nodes/status at Metadata level (user, verb, response code) and
+// nothing else.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [update, patch]
+  resources:
+  - group: ""
+    resources: [nodes/status]
+- level: None
+`
+
+// AuditLogFile is the apiserver's audit log (JSON lines, one audit.k8s.io/v1 Event each): every
+// update and patch of nodes/status, with the user who sent it and the response code.
+func (c *Cluster) AuditLogFile() string { return c.path("logs", "audit.log") }
+
 // writeCerts creates the CAs and the apiserver's certificates and keys.
 func (c *Cluster) writeCerts() error {
 	begin := time.Now()
@@ -103,6 +121,9 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	}
 	c.apiPort = port
 	pki := func(f string) string { return c.path("pki", f) }
+	if err := writeFile(c.path("audit-policy.yaml"), []byte(auditPolicy)); err != nil {
+		return err
+	}
 	p, err := c.start("kube-apiserver", c.bin("kube-apiserver"), []string{
 		"--etcd-servers=" + c.etcdURL,
 		"--bind-address=127.0.0.1",
@@ -131,6 +152,12 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		// The default reconciler would publish 127.0.0.1 as the endpoint of default/kubernetes,
 		// which Endpoints validation rejects (loopback), and log the failure forever.
 		"--endpoint-reconciler-type=none",
+		// Every write to nodes/status, with its user and result: how tests count kubelet and
+		// kwok status reports and prove that none failed.
+		"--audit-policy-file=" + c.path("audit-policy.yaml"),
+		"--audit-log-path=" + c.AuditLogFile(),
+		"--audit-log-format=json",
+		"--audit-log-mode=blocking",
 		"--profiling=false",
 	})
 	if err != nil {
@@ -189,8 +216,8 @@ func (c *Cluster) launchControllerManager() (*process, error) {
 		"--root-ca-file=" + c.path("pki", "ca.crt"),
 		"--cluster-signing-cert-file=" + c.path("pki", "ca.crt"),
 		"--cluster-signing-key-file=" + c.path("pki", "ca.key"),
-		// kwok's node-heartbeat stage writes every 20 s plus up to 25 s of jitter; the default
-		// 50 s grace would flap kwok nodes to NotReady under load.
+		// kwok's node-heartbeat stage writes every 20-25 s; on a loaded 2-core machine a beat can
+		// slip past the default 50 s grace, and a NotReady flap taints the node mid-test.
 		"--node-monitor-grace-period=2m",
 		"--profiling=false",
 	})
