@@ -118,6 +118,8 @@ and out, previews exactly what the webhook will store, and reports the savings.`
 		NewCmdDisable(streams, f),
 		NewCmdPreview(streams, f),
 		NewCmdSavings(streams, f),
+		NewCmdSidecars(streams, f),
+		NewCmdInject(streams, f),
 		NewCmdVersion(streams),
 	)
 	return root
