@@ -1,113 +1,108 @@
 package admission
 
 import (
-	"errors"
-	"fmt"
-	"io"
-
-	jsoniter "github.com/json-iterator/go"
+	"github.com/overcommit-dev/overcommit/webhook/jsonscan"
 )
 
-// The review decoder reads an AdmissionReview in one pass with a streaming iterator: it keeps
-// the request's identity and the raw object, and skips oldObject and options without building
-// them. encoding/json would validate the whole body, decode it, and validate the object again;
-// on a 30 KB node review that was most of the webhook's time.
-
-var iterPool = jsoniter.ConfigCompatibleWithStandardLibrary
-
-// decodeReview parses an AdmissionReview envelope.
+// decodeReview reads an AdmissionReview in one pass: the request's identity and the raw object
+// (a sub-slice of data, not a copy), skipping oldObject and options without building them.
+// encoding/json would validate the whole body, decode it, and validate the object again; on a
+// 30 KB node review that was most of the webhook's time.
 func decodeReview(data []byte) (*review, error) {
-	it := iterPool.BorrowIterator(data)
-	defer iterPool.ReturnIterator(it)
-	if it.WhatIsNext() != jsoniter.ObjectValue {
-		return nil, errors.New("not a JSON object")
+	s := jsonscan.New(data)
+	if s.Peek() != '{' {
+		return nil, jsonscan.ErrNotObject
 	}
 	var rev review
-	it.ReadObjectCB(func(it *jsoniter.Iterator, field string) bool {
-		switch field {
+	s.Object(func(key []byte) {
+		switch string(key) {
 		case "apiVersion":
-			rev.APIVersion = readString(it)
+			rev.APIVersion = stringOrNull(s)
 		case "kind":
-			rev.Kind = readString(it)
+			rev.Kind = stringOrNull(s)
 		case "request":
-			if it.ReadNil() {
-				return true
+			if s.Null() {
+				return
 			}
 			rev.Request = &Request{}
-			decodeRequest(it, rev.Request)
+			decodeRequest(s, rev.Request)
 		default:
-			it.Skip()
+			s.Skip()
 		}
-		return it.Error == nil
 	})
-	if it.Error != nil {
-		return nil, it.Error
-	}
-	// Only white space may follow: the iterator reports a clean end of input as io.EOF.
-	if next := it.WhatIsNext(); next != jsoniter.InvalidValue || !errors.Is(it.Error, io.EOF) {
-		return nil, errors.New("unexpected data after the AdmissionReview")
+	if err := s.End(); err != nil {
+		return nil, err
 	}
 	return &rev, nil
 }
 
-func decodeRequest(it *jsoniter.Iterator, r *Request) {
-	it.ReadObjectCB(func(it *jsoniter.Iterator, field string) bool {
-		switch field {
+func decodeRequest(s *jsonscan.Scanner, r *Request) {
+	s.Object(func(key []byte) {
+		switch string(key) {
 		case "uid":
-			r.UID = typesUID(readString(it))
+			r.UID = typesUID(stringOrNull(s))
 		case "kind":
-			it.ReadVal(&r.Kind)
-		case "resource":
-			it.ReadVal(&r.Resource)
-		case "subResource":
-			r.SubResource = readString(it)
-		case "name":
-			r.Name = readString(it)
-		case "namespace":
-			r.Namespace = readString(it)
-		case "operation":
-			r.Operation = operation(readString(it))
-		case "userInfo":
-			if it.ReadNil() {
-				return true
-			}
-			it.ReadObjectCB(func(it *jsoniter.Iterator, field string) bool {
-				if field == "username" {
-					r.UserInfo.Username = readString(it)
-				} else {
-					it.Skip()
+			s.Object(func(key []byte) {
+				switch string(key) {
+				case "group":
+					r.Kind.Group = stringOrNull(s)
+				case "version":
+					r.Kind.Version = stringOrNull(s)
+				case "kind":
+					r.Kind.Kind = stringOrNull(s)
+				default:
+					s.Skip()
 				}
-				return it.Error == nil
+			})
+		case "resource":
+			s.Object(func(key []byte) {
+				switch string(key) {
+				case "group":
+					r.Resource.Group = stringOrNull(s)
+				case "version":
+					r.Resource.Version = stringOrNull(s)
+				case "resource":
+					r.Resource.Resource = stringOrNull(s)
+				default:
+					s.Skip()
+				}
+			})
+		case "subResource":
+			r.SubResource = stringOrNull(s)
+		case "name":
+			r.Name = stringOrNull(s)
+		case "namespace":
+			r.Namespace = stringOrNull(s)
+		case "operation":
+			r.Operation = operation(stringOrNull(s))
+		case "userInfo":
+			s.Object(func(key []byte) {
+				if string(key) == "username" {
+					r.UserInfo.Username = stringOrNull(s)
+				} else {
+					s.Skip()
+				}
 			})
 		case "object":
-			if it.WhatIsNext() == jsoniter.NilValue {
-				it.Skip()
-				return true
+			if s.Null() {
+				return
 			}
-			r.Object = it.SkipAndReturnBytes()
+			r.Object = s.Raw()
 		case "dryRun":
-			if it.ReadNil() {
-				return true
+			if s.Null() {
+				return
 			}
-			b := it.ReadBool()
+			b := s.Bool()
 			r.DryRun = &b
 		default:
-			it.Skip()
+			s.Skip()
 		}
-		return it.Error == nil
 	})
 }
 
-// readString reads a string or null; anything else is an error.
-func readString(it *jsoniter.Iterator) string {
-	switch it.WhatIsNext() {
-	case jsoniter.StringValue:
-		return it.ReadString()
-	case jsoniter.NilValue:
-		it.Skip()
-		return ""
-	default:
-		it.ReportError("read string", fmt.Sprintf("expected a string, got %v", it.WhatIsNext()))
+func stringOrNull(s *jsonscan.Scanner) string {
+	if s.Null() {
 		return ""
 	}
+	return s.String()
 }

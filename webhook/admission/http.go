@@ -34,6 +34,14 @@ type Webhook struct {
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// putBuffer returns a buffer to the pool unless one huge request grew it: that memory should go
+// back to the heap rather than stay pinned.
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 256<<10 {
+		bufPool.Put(b)
+	}
+}
+
 // ServeHTTP reads an AdmissionReview, calls the handler and writes the response. Problems with
 // the HTTP request itself get an HTTP error: the apiserver then applies the failure policy.
 func (wh *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +56,11 @@ func (wh *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	req, status, err := readRequest(r)
+	// The request's object is a slice of this buffer: it goes back to the pool only after the
+	// response is written.
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer putBuffer(buf)
+	req, status, err := readRequest(r, buf)
 	if err != nil {
 		wh.Log.Info("rejecting malformed admission request", "webhook", wh.Name, "status", status, "err", err, "remote", r.RemoteAddr)
 		http.Error(w, err.Error(), status)
@@ -88,7 +100,7 @@ type review struct {
 var errBodyTooLarge = fmt.Errorf("request body exceeds %d bytes", MaxRequestBytes)
 
 // readRequest validates and decodes the HTTP request. It returns an HTTP status with any error.
-func readRequest(r *http.Request) (*Request, int, error) {
+func readRequest(r *http.Request, buf *bytes.Buffer) (*Request, int, error) {
 	if r.Method != http.MethodPost {
 		return nil, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed: admission reviews are POSTed", r.Method)
 	}
@@ -98,13 +110,7 @@ func readRequest(r *http.Request) (*Request, int, error) {
 	if r.ContentLength > MaxRequestBytes {
 		return nil, http.StatusRequestEntityTooLarge, errBodyTooLarge
 	}
-	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer func() {
-		if buf.Cap() <= 64<<10 { // don't let one huge request pin memory in the pool
-			bufPool.Put(buf)
-		}
-	}()
 	if _, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, MaxRequestBytes)); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -154,7 +160,7 @@ func writeResponse(w http.ResponseWriter, req *Request, resp Response) error {
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer putBuffer(buf)
 	if err := json.NewEncoder(buf).Encode(&out); err != nil {
 		http.Error(w, "encoding response", http.StatusInternalServerError)
 		return fmt.Errorf("encoding response: %w", err)

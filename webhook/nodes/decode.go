@@ -1,12 +1,12 @@
 package nodes
 
 import (
-	"errors"
 	"fmt"
 
-	jsoniter "github.com/json-iterator/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/overcommit-dev/overcommit/webhook/jsonscan"
 )
 
 // node is the part of a Node the policy reads. Decoding only these fields skips the images,
@@ -19,103 +19,74 @@ type node struct {
 	Capacity    corev1.ResourceList
 }
 
-var jsonConfig = jsoniter.ConfigCompatibleWithStandardLibrary
-
 // decodeNode reads a Node's JSON in one pass. Field names match exactly, as the apiserver writes
 // them: encoding/json's case-insensitive matching would read "Metadata" as metadata, and a patch
 // computed from it would not apply to the real document.
 func decodeNode(data []byte) (node, error) {
 	var n node
-	it := jsonConfig.BorrowIterator(data)
-	defer jsonConfig.ReturnIterator(it)
-	if it.WhatIsNext() != jsoniter.ObjectValue {
-		return n, errors.New("object is not a JSON object")
+	s := jsonscan.New(data)
+	if s.Peek() != '{' {
+		return n, jsonscan.ErrNotObject
 	}
-	it.ReadObjectCB(func(it *jsoniter.Iterator, field string) bool {
-		switch field {
+	s.Object(func(key []byte) {
+		switch string(key) {
 		case "metadata":
-			readObject(it, func(it *jsoniter.Iterator, field string) {
-				switch field {
+			s.Object(func(key []byte) {
+				switch string(key) {
 				case "name":
-					n.Name = readString(it)
+					n.Name = s.String()
 				case "labels":
-					n.Labels = readStringMap(it)
+					n.Labels = readStringMap(s)
 				case "annotations":
-					n.Annotations = readStringMap(it)
+					n.Annotations = readStringMap(s)
 				default:
-					it.Skip()
+					s.Skip()
 				}
 			})
 		case "status":
-			readObject(it, func(it *jsoniter.Iterator, field string) {
-				switch field {
+			s.Object(func(key []byte) {
+				switch string(key) {
 				case "allocatable":
-					n.Allocatable = readResourceList(it)
+					n.Allocatable = readResourceList(s)
 				case "capacity":
-					n.Capacity = readResourceList(it)
+					n.Capacity = readResourceList(s)
 				default:
-					it.Skip()
+					s.Skip()
 				}
 			})
 		default:
-			it.Skip()
+			s.Skip()
 		}
-		return it.Error == nil
 	})
-	if it.Error != nil {
-		return node{}, it.Error
+	if err := s.End(); err != nil {
+		return node{}, err
 	}
 	return n, nil
 }
 
-// readObject calls f for each field of an object; null reads as an empty object.
-func readObject(it *jsoniter.Iterator, f func(*jsoniter.Iterator, string)) {
-	switch it.WhatIsNext() {
-	case jsoniter.NilValue:
-		it.Skip()
-	case jsoniter.ObjectValue:
-		it.ReadObjectCB(func(it *jsoniter.Iterator, field string) bool {
-			f(it, field)
-			return it.Error == nil
-		})
-	default:
-		it.ReportError("read object", "expected an object")
-	}
-}
-
-func readString(it *jsoniter.Iterator) string {
-	if it.WhatIsNext() != jsoniter.StringValue {
-		it.ReportError("read string", "expected a string")
-		return ""
-	}
-	return it.ReadString()
-}
-
 // readStringMap reads a map of strings; null reads as nil, {} as an empty map.
-func readStringMap(it *jsoniter.Iterator) map[string]string {
-	if it.WhatIsNext() == jsoniter.NilValue {
-		it.Skip()
+func readStringMap(s *jsonscan.Scanner) map[string]string {
+	if s.Null() {
 		return nil
 	}
 	m := map[string]string{}
-	readObject(it, func(it *jsoniter.Iterator, k string) { m[k] = readString(it) })
+	s.Object(func(k []byte) { m[string(k)] = s.String() })
 	return m
 }
 
-func readResourceList(it *jsoniter.Iterator) corev1.ResourceList {
-	if it.WhatIsNext() == jsoniter.NilValue {
-		it.Skip()
+func readResourceList(s *jsonscan.Scanner) corev1.ResourceList {
+	if s.Null() {
 		return nil
 	}
 	l := corev1.ResourceList{}
-	readObject(it, func(it *jsoniter.Iterator, k string) {
-		s := readString(it)
-		if it.Error != nil {
+	s.Object(func(k []byte) {
+		v := s.String()
+		if s.Err() != nil {
 			return
 		}
-		q, err := resource.ParseQuantity(s)
+		q, err := resource.ParseQuantity(v)
 		if err != nil {
-			it.ReportError("read quantity", fmt.Sprintf("%s: %q: %v", k, s, err))
+			s.Fail(fmt.Errorf("quantity %s=%q: %w", k, v, err))
 			return
 		}
 		l[corev1.ResourceName(k)] = q

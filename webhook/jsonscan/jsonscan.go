@@ -1,0 +1,308 @@
+// Package jsonscan reads the few fields a webhook needs out of a large JSON document in one
+// pass, without allocating for what it skips. Admission reviews carry whole objects twice
+// (object and oldObject); a 15 KB Node is mostly images and conditions that the policy never
+// reads. General-purpose decoders either validate and decode everything or allocate a string
+// per skipped field name; this scanner walks the bytes once and hands out sub-slices.
+//
+// It checks structure (balanced brackets, terminated strings, commas and colons, literals) but
+// not the finer grammar of numbers, which the apiserver has already validated.
+package jsonscan
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Scanner reads one JSON document.
+type Scanner struct {
+	data  []byte
+	pos   int
+	depth int
+	err   error
+}
+
+// MaxDepth bounds nesting, as encoding/json does: a body of a million '[' must be an error, not
+// a stack that grows without limit.
+const MaxDepth = 10000
+
+// New returns a scanner over data; it keeps data and hands out sub-slices of it.
+func New(data []byte) *Scanner { return &Scanner{data: data} }
+
+// Reset reuses the scanner for new data.
+func (s *Scanner) Reset(data []byte) { *s = Scanner{data: data} }
+
+// Err is the first error met, if any.
+func (s *Scanner) Err() error { return s.err }
+
+func (s *Scanner) fail(format string, args ...any) {
+	if s.err == nil {
+		s.err = fmt.Errorf("offset %d: %s", s.pos, fmt.Sprintf(format, args...))
+	}
+	s.pos = len(s.data)
+}
+
+// Fail stops the scan with an error of the caller's (a value that is valid JSON but not valid
+// for the caller); later reads do nothing and Err returns it.
+func (s *Scanner) Fail(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+	s.pos = len(s.data)
+}
+
+// Peek returns the first byte of the next value after white space, or 0 at the end.
+func (s *Scanner) Peek() byte {
+	for s.pos < len(s.data) {
+		switch c := s.data[s.pos]; c {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+// End reports an error unless only white space is left.
+func (s *Scanner) End() error {
+	if s.err == nil && s.Peek() != 0 {
+		s.fail("unexpected data after the document")
+	}
+	return s.err
+}
+
+// Null consumes a null and reports whether there was one.
+func (s *Scanner) Null() bool {
+	if s.Peek() == 'n' {
+		s.literal("null")
+		return s.err == nil
+	}
+	return false
+}
+
+// Object calls f for each member of an object, with the member name (unescaped); f must consume
+// the value (read it or Skip it). A null object is empty.
+func (s *Scanner) Object(f func(key []byte)) {
+	switch s.Peek() {
+	case 'n':
+		s.literal("null")
+		return
+	case '{':
+		s.pos++
+	default:
+		s.fail("expected an object")
+		return
+	}
+	if !s.enter() {
+		return
+	}
+	defer s.leave()
+	if s.Peek() == '}' {
+		s.pos++
+		return
+	}
+	for s.err == nil {
+		if s.Peek() != '"' {
+			s.fail("expected a member name")
+			return
+		}
+		key := s.rawString()
+		if s.Peek() != ':' {
+			s.fail("expected ':' after a member name")
+			return
+		}
+		s.pos++
+		before := s.pos
+		f(key)
+		if s.err != nil {
+			return
+		}
+		if s.pos == before {
+			s.fail("member %q was not consumed", key)
+			return
+		}
+		switch s.Peek() {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return
+		default:
+			s.fail("expected ',' or '}' in an object")
+			return
+		}
+	}
+}
+
+// String reads a string value (unescaped). Anything else is an error.
+func (s *Scanner) String() string {
+	if s.Peek() != '"' {
+		s.fail("expected a string")
+		return ""
+	}
+	return string(s.rawString())
+}
+
+// Bool reads true or false.
+func (s *Scanner) Bool() bool {
+	switch s.Peek() {
+	case 't':
+		s.literal("true")
+		return true
+	case 'f':
+		s.literal("false")
+		return false
+	}
+	s.fail("expected a boolean")
+	return false
+}
+
+// Raw skips the next value and returns its bytes (a sub-slice, not a copy).
+func (s *Scanner) Raw() []byte {
+	s.Peek()
+	start := s.pos
+	s.Skip()
+	if s.err != nil {
+		return nil
+	}
+	return s.data[start:s.pos]
+}
+
+// Skip passes over the next value of any kind.
+func (s *Scanner) Skip() {
+	switch c := s.Peek(); c {
+	case '"':
+		s.skipString()
+	case '{':
+		s.Object(func([]byte) { s.Skip() })
+	case '[':
+		s.pos++
+		if !s.enter() {
+			return
+		}
+		defer s.leave()
+		if s.Peek() == ']' {
+			s.pos++
+			return
+		}
+		for s.err == nil {
+			s.Skip()
+			switch s.Peek() {
+			case ',':
+				s.pos++
+			case ']':
+				s.pos++
+				return
+			default:
+				s.fail("expected ',' or ']' in an array")
+			}
+		}
+	case 't':
+		s.literal("true")
+	case 'f':
+		s.literal("false")
+	case 'n':
+		s.literal("null")
+	case 0:
+		s.fail("unexpected end of input")
+	default:
+		if c == '-' || (c >= '0' && c <= '9') {
+			s.skipNumber()
+			return
+		}
+		s.fail("unexpected character %q", c)
+	}
+}
+
+func (s *Scanner) enter() bool {
+	s.depth++
+	if s.depth > MaxDepth {
+		s.fail("nesting deeper than %d", MaxDepth)
+		return false
+	}
+	return true
+}
+
+func (s *Scanner) leave() { s.depth-- }
+
+func (s *Scanner) literal(word string) {
+	if len(s.data)-s.pos < len(word) || string(s.data[s.pos:s.pos+len(word)]) != word {
+		s.fail("expected %s", word)
+		return
+	}
+	s.pos += len(word)
+}
+
+func (s *Scanner) skipNumber() {
+	start := s.pos
+	for s.pos < len(s.data) {
+		switch c := s.data[s.pos]; {
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+			s.pos++
+		default:
+			if s.pos == start {
+				s.fail("bad number")
+			}
+			return
+		}
+	}
+}
+
+// skipString passes over a string starting at '"' without decoding it.
+func (s *Scanner) skipString() {
+	s.pos++ // opening quote
+	for s.pos < len(s.data) {
+		switch c := s.data[s.pos]; {
+		case c == '"':
+			s.pos++
+			return
+		case c == '\\':
+			s.pos += 2
+		case c < 0x20:
+			s.fail("control character in a string")
+			return
+		default:
+			s.pos++
+		}
+	}
+	s.fail("unterminated string")
+}
+
+// rawString reads a string starting at '"': a sub-slice when it has no escapes, else a
+// decoded copy.
+func (s *Scanner) rawString() []byte {
+	start := s.pos + 1
+	escaped := false
+	s.pos++
+	for s.pos < len(s.data) {
+		switch c := s.data[s.pos]; {
+		case c == '"':
+			s.pos++
+			// Invalid UTF-8 is decoded as encoding/json does (U+FFFD), so both agree.
+			if !escaped && utf8.Valid(s.data[start:s.pos-1]) {
+				return s.data[start : s.pos-1]
+			}
+			var out string
+			if err := json.Unmarshal(s.data[start-1:s.pos], &out); err != nil {
+				s.fail("bad string: %v", err)
+				return nil
+			}
+			return []byte(out)
+		case c == '\\':
+			escaped = true
+			s.pos += 2
+		case c < 0x20:
+			s.fail("control character in a string")
+			return nil
+		default:
+			s.pos++
+		}
+	}
+	s.fail("unterminated string")
+	return nil
+}
+
+// ErrNotObject is returned by helpers that need an object at the top level.
+var ErrNotObject = errors.New("not a JSON object")
