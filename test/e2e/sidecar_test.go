@@ -3,10 +3,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -208,6 +210,24 @@ func TestSidecarDeploymentInjected(t *testing.T) {
 	}
 }
 
+// runPlugin runs `kubectl overcommit args...` through the real kubectl and fails the test on an
+// error. The kubeconfig comes from KUBECONFIG: kubectl refuses flags before a plugin's name.
+func runPlugin(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(*binDir, "kubectl"), append([]string{"overcommit"}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+*binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	t.Logf("kubectl overcommit %s\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
+	if err != nil {
+		t.Fatalf("kubectl overcommit %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String()
+}
+
 func cmpStrings(want, got []string) string {
 	if slices.Equal(want, got) {
 		return ""
@@ -358,6 +378,15 @@ func TestSidecarBrokenTemplateReported(t *testing.T) {
 		t.Errorf("clash: %v", err)
 	}
 
+	// The plugin reports it with the same reason, and counts the pod using the good one.
+	out := runPlugin(t, "sidecars")
+	if !regexp.MustCompile(`(?m)^e2e-broken\s+Invalid\s.*unknown field "imagee"`).MatchString(out) {
+		t.Errorf("kubectl overcommit sidecars does not report e2e-broken as invalid:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)^e2e-good\s+Valid\s+false\s+good\s+<none>\s+1\s`).MatchString(out) {
+		t.Errorf("kubectl overcommit sidecars does not count one pod for e2e-good:\n%s", out)
+	}
+
 	metrics, err := env.WebhookMetrics(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -399,6 +428,20 @@ func TestSidecarServerDryRun(t *testing.T) {
 	}
 	if diff := cmpStrings([]string{"mesh-init", "mesh-proxy"}, containerNames(got.Spec.InitContainers)); diff != "" {
 		t.Errorf("dry-run pod init containers: %s", diff)
+	}
+	// The plugin's offline injection, with the cluster's templates, gives the same pod spec.
+	out = runPlugin(t, "inject", "-f", manifest, "--from-cluster")
+	var offline corev1.Pod
+	if err := yaml.Unmarshal([]byte(out), &offline); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][2][]corev1.Container{{offline.Spec.InitContainers, got.Spec.InitContainers}, {offline.Spec.Containers, got.Spec.Containers}} {
+		if diff := cmpStrings(containerNames(c[1]), containerNames(c[0])); diff != "" {
+			t.Errorf("kubectl overcommit inject differs from the webhook: %s", diff)
+		}
+	}
+	if offline.Annotations[names.SidecarStatusAnnotation] != got.Annotations[names.SidecarStatusAnnotation] {
+		t.Errorf("status annotation: inject %q, webhook %q", offline.Annotations[names.SidecarStatusAnnotation], got.Annotations[names.SidecarStatusAnnotation])
 	}
 	if _, err := kube(t).CoreV1().Pods(ns).Get(context.Background(), "dry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("dry run stored the pod: %v", err)
