@@ -13,7 +13,7 @@ STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 # Short fuzzing in `make test`: long enough to exercise the decoders, short enough for CI.
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-unit test-fuzz test-e2e lint tools demo clean
+.PHONY: all build test test-unit test-fuzz test-e2e lint tools demo bench load clean
 
 all: build
 
@@ -46,6 +46,14 @@ tools: ## Build and cache the local control plane binaries in bin/ (once per ver
 
 demo: build tools ## Run the demo on a local control plane. KEEP=1 leaves it running.
 	$(GO) run ./hack/demo -bin-dir=$(BIN) $(if $(KEEP),-keep)
+
+bench: ## Go benchmarks of the policy and both admission handlers (allocations included).
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/... ./webhook/...
+
+load: build tools ## Drive the webhook over TLS on loopback: flat out, then at the target rates.
+	$(GO) run ./hack/load -bin-dir=$(BIN) -kind=node,pod
+	$(GO) run ./hack/load -bin-dir=$(BIN) -kind=node -rate=2000
+	$(GO) run ./hack/load -bin-dir=$(BIN) -kind=pod -rate=1000
 
 clean:
 	rm -rf $(BIN) dist

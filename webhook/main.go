@@ -30,6 +30,7 @@ import (
 	"github.com/overcommit-dev/overcommit/webhook/admission"
 	"github.com/overcommit-dev/overcommit/webhook/nodes"
 	"github.com/overcommit-dev/overcommit/webhook/pods"
+	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
 	"github.com/overcommit-dev/overcommit/webhook/templates"
 	"github.com/overcommit-dev/overcommit/webhook/usage"
 )
@@ -73,6 +74,10 @@ func run(ctx context.Context, o *options) error {
 	// Without a cluster there are no templates: pods asking for a sidecar are denied.
 	podHandler := &pods.Handler{Namespace: o.namespace, Metrics: pods.NewMetrics(reg), Log: log}
 	readyChecks := map[string]healthz.Checker{}
+	if cfg == nil && o.selfSignedSecret != "" {
+		return fmt.Errorf("--self-signed-secret needs a cluster connection (in-cluster or --kubeconfig)")
+	}
+	var tlsProvisioner *selfsigned.Provisioner
 	if cfg != nil {
 		kube, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
@@ -104,6 +109,17 @@ func run(ctx context.Context, o *options) error {
 		if o.webhookConfigName != "" {
 			go publishSettings(ctx, kube, o.webhookConfigName, o.settings, log)
 		}
+		if o.selfSignedSecret != "" {
+			tlsProvisioner, err = selfsigned.New(selfsigned.Config{
+				Client: kube, Namespace: o.namespace, SecretName: o.selfSignedSecret, ServiceName: o.serviceName,
+				WebhookConfigName: o.webhookConfigName, CertDir: o.certDir, Log: log,
+			})
+			if err != nil {
+				return err
+			}
+			go tlsProvisioner.Run(ctx)
+			readyChecks["certificate"] = tlsProvisioner.Checker
+		}
 	}
 	wire := admission.NewMetrics(reg)
 
@@ -126,7 +142,18 @@ func run(ctx context.Context, o *options) error {
 	readyChecks["webhook"] = srv.StartedChecker()
 
 	errs := make(chan error, 3)
-	go func() { errs <- wrap("webhook server", srv.Start(ctx)) }()
+	go func() {
+		// The server reads its certificate when it starts: a self-provisioned one must be there.
+		if tlsProvisioner != nil {
+			select {
+			case <-tlsProvisioner.Ready():
+			case <-ctx.Done():
+				errs <- nil
+				return
+			}
+		}
+		errs <- wrap("webhook server", srv.Start(ctx))
+	}()
 	probes := http.NewServeMux()
 	probes.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
 	probes.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: readyChecks}))

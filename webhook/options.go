@@ -22,6 +22,8 @@ type options struct {
 	kubeconfig        string
 	webhookConfigName string
 	namespace         string
+	selfSignedSecret  string
+	serviceName       string
 	settings          policy.Settings
 	metricsRefresh    time.Duration
 	logLevel          slog.Level
@@ -63,6 +65,10 @@ Flags:
 		"MutatingWebhookConfiguration on which to publish the effective settings for kubectl overcommit; empty disables.")
 	fs.StringVar(&o.namespace, "namespace", defaultNamespace(),
 		"The webhook's own namespace: sidecar templates are read from it and its pods are never injected. Default: $POD_NAMESPACE, else overcommit-system.")
+	fs.StringVar(&o.selfSignedSecret, "self-signed-secret", "",
+		"Secret in --namespace where the webhook keeps its own CA and serving certificate: created or reused at start-up, shared by all replicas, written to --cert-dir, its CA injected into --webhook-config-name, rotated before expiry. Empty: --cert-dir is filled by someone else (cert-manager, a mounted Secret).")
+	fs.StringVar(&o.serviceName, "service-name", "overcommit-webhook",
+		"The webhook's Service in --namespace; the self-signed serving certificate names <service>.<namespace>.svc.")
 	fs.Var(&o.settings.CPU.Default, "default-cpu-ratio", "CPU ratio for nodes without the overcommit.dev/cpu-ratio annotation.")
 	fs.Var(&o.settings.CPU.Max, "max-cpu-ratio", "Largest CPU ratio a node annotation may ask for; larger values are clamped.")
 	fs.Var(&o.settings.Memory.Default, "default-memory-ratio", "Memory ratio for nodes without the overcommit.dev/memory-ratio annotation (1 = no memory overcommit).")

@@ -310,6 +310,17 @@ func (c *Cluster) WebhookPort() int {
 	return c.webhook.port
 }
 
+// WebhookPID is the process id of the running webhook, or 0 (the load generator reads its CPU
+// time and memory from /proc).
+func (c *Cluster) WebhookPID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.webhook == nil || c.webhook.proc == nil {
+		return 0
+	}
+	return c.webhook.proc.pid()
+}
+
 // WebhookMetrics returns the webhook's Prometheus metrics in text format.
 func (c *Cluster) WebhookMetrics(ctx context.Context) (string, error) {
 	if c.webhook == nil {

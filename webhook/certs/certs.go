@@ -35,6 +35,11 @@ type KeyPair struct {
 
 // NewCA creates a self-signed CA valid from now for the given duration.
 func NewCA(commonName string, validFor time.Duration) (*CA, error) {
+	return NewCAAt(commonName, time.Now(), validFor)
+}
+
+// NewCAAt is NewCA with an explicit "now", so rotation logic can be tested years ahead.
+func NewCAAt(commonName string, now time.Time, validFor time.Duration) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generating CA key: %w", err)
@@ -42,8 +47,8 @@ func NewCA(commonName string, validFor time.Duration) (*CA, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: commonName},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(validFor),
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(validFor),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -61,15 +66,20 @@ func NewCA(commonName string, validFor time.Duration) (*CA, error) {
 
 // IssueServing issues a serving certificate for the given DNS names and IP addresses.
 func (ca *CA) IssueServing(commonName string, hosts []string, validFor time.Duration) (*KeyPair, error) {
-	return ca.issue(commonName, nil, hosts, validFor, x509.ExtKeyUsageServerAuth)
+	return ca.issue(commonName, nil, hosts, time.Now(), validFor, x509.ExtKeyUsageServerAuth)
+}
+
+// IssueServingAt is IssueServing with an explicit "now".
+func (ca *CA) IssueServingAt(commonName string, hosts []string, now time.Time, validFor time.Duration) (*KeyPair, error) {
+	return ca.issue(commonName, nil, hosts, now, validFor, x509.ExtKeyUsageServerAuth)
 }
 
 // IssueClient issues a client certificate (CommonName is the user, orgs the groups).
 func (ca *CA) IssueClient(user string, groups []string, validFor time.Duration) (*KeyPair, error) {
-	return ca.issue(user, groups, nil, validFor, x509.ExtKeyUsageClientAuth)
+	return ca.issue(user, groups, nil, time.Now(), validFor, x509.ExtKeyUsageClientAuth)
 }
 
-func (ca *CA) issue(cn string, orgs, hosts []string, validFor time.Duration, usage x509.ExtKeyUsage) (*KeyPair, error) {
+func (ca *CA) issue(cn string, orgs, hosts []string, now time.Time, validFor time.Duration, usage x509.ExtKeyUsage) (*KeyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generating key: %w", err)
@@ -77,8 +87,8 @@ func (ca *CA) issue(cn string, orgs, hosts []string, validFor time.Duration, usa
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: cn, Organization: orgs},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(validFor),
+		NotBefore:    now.Add(-time.Minute),
+		NotAfter:     now.Add(validFor),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 	}

@@ -1,0 +1,297 @@
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/overcommit-dev/overcommit/hack/cluster"
+	"github.com/overcommit-dev/overcommit/shared/names"
+)
+
+// objects decodes a rendered stream: built-in kinds typed, others (cert-manager) unstructured.
+func objects(t *testing.T, data []byte) []runtime.Object {
+	t.Helper()
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var objs []runtime.Object
+	for {
+		var raw runtime.RawExtension
+		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
+			return objs
+		} else if err != nil {
+			t.Fatalf("decoding rendered manifests: %v", err)
+		}
+		if len(bytes.TrimSpace(raw.Raw)) == 0 {
+			continue
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw.Raw, nil, nil)
+		if runtime.IsNotRegisteredError(err) {
+			u := &unstructured.Unstructured{}
+			if err := u.UnmarshalJSON(raw.Raw); err != nil {
+				t.Fatalf("decoding %s: %v", raw.Raw, err)
+			}
+			obj = u
+		} else if err != nil {
+			t.Fatalf("decoding %s: %v", raw.Raw, err)
+		}
+		objs = append(objs, obj)
+	}
+}
+
+func render(t *testing.T, overlay string) []runtime.Object {
+	t.Helper()
+	out, err := Render(overlay, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objects(t, out)
+}
+
+func find[T runtime.Object](objs []runtime.Object) []T {
+	var found []T
+	for _, o := range objs {
+		if v, ok := o.(T); ok {
+			found = append(found, v)
+		}
+	}
+	return found
+}
+
+func TestOverlays(t *testing.T) {
+	if diff := cmp.Diff([]string{OverlayCertManager, OverlaySelfSigned}, Overlays()); diff != "" {
+		t.Errorf("Overlays() (-want +got):\n%s", diff)
+	}
+	if _, err := Render("nope", ""); err == nil || !strings.Contains(err.Error(), "unknown overlay") {
+		t.Errorf("Render(nope) = %v, want an unknown overlay error", err)
+	}
+}
+
+// TestRenderNamespacesAndOrder: every namespaced object lives in the webhook's namespace, and the
+// stream can be applied as is (Namespace first, webhook configuration last).
+func TestRenderNamespacesAndOrder(t *testing.T) {
+	for _, overlay := range append([]string{"base"}, Overlays()...) {
+		t.Run(overlay, func(t *testing.T) {
+			objs := render(t, overlay)
+			if len(objs) == 0 {
+				t.Fatal("nothing rendered")
+			}
+			kinds := make([]string, len(objs))
+			for i, o := range objs {
+				m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				u := unstructured.Unstructured{Object: m}
+				kinds[i] = o.GetObjectKind().GroupVersionKind().Kind
+				switch kinds[i] {
+				case "Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration":
+				default:
+					if u.GetNamespace() != cluster.WebhookNamespace {
+						t.Errorf("%s %s in namespace %q, want %s", kinds[i], u.GetName(), u.GetNamespace(), cluster.WebhookNamespace)
+					}
+				}
+				if u.GetLabels()["app.kubernetes.io/part-of"] != "overcommit" {
+					t.Errorf("%s %s lacks the app.kubernetes.io/part-of label", kinds[i], u.GetName())
+				}
+			}
+			if kinds[0] != "Namespace" || kinds[len(kinds)-1] != "MutatingWebhookConfiguration" {
+				t.Errorf("order %v: want Namespace first and MutatingWebhookConfiguration last", kinds)
+			}
+		})
+	}
+}
+
+// TestWebhookConfigurationMatchesRunner: the e2e suite and the demo register the webhook with
+// hack/cluster's WebhookConfiguration; it must be the one deploy/ installs, apart from where the
+// Service is reached and who provides the caBundle.
+func TestWebhookConfigurationMatchesRunner(t *testing.T) {
+	mwcs := find[*admissionregistrationv1.MutatingWebhookConfiguration](render(t, "base"))
+	if len(mwcs) != 1 {
+		t.Fatalf("%d MutatingWebhookConfigurations, want 1", len(mwcs))
+	}
+	got := mwcs[0]
+	want := cluster.WebhookConfiguration(cluster.WebhookConfig{Port: 443, Pods: true})
+	if got.Name != want.Name || got.Name != names.WebhookConfigurationName {
+		t.Errorf("name %q, runner %q, names.WebhookConfigurationName %q", got.Name, want.Name, names.WebhookConfigurationName)
+	}
+	if diff := cmp.Diff(want.Webhooks, got.Webhooks); diff != "" {
+		t.Errorf("webhooks differ from hack/cluster's (-runner +deploy):\n%s", diff)
+	}
+}
+
+func TestDeploymentHardening(t *testing.T) {
+	for _, overlay := range Overlays() {
+		t.Run(overlay, func(t *testing.T) {
+			deps := find[*appsv1.Deployment](render(t, overlay))
+			if len(deps) != 1 {
+				t.Fatalf("%d Deployments, want 1", len(deps))
+			}
+			d := deps[0]
+			if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+				t.Errorf("replicas %v, want 2", d.Spec.Replicas)
+			}
+			ps := d.Spec.Template.Spec
+			if ps.ServiceAccountName != "overcommit-webhook" {
+				t.Errorf("serviceAccountName %q", ps.ServiceAccountName)
+			}
+			if ps.Affinity == nil || ps.Affinity.PodAntiAffinity == nil {
+				t.Error("no pod anti-affinity")
+			}
+			if ps.SecurityContext == nil || ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Error("pod seccomp profile is not RuntimeDefault")
+			}
+			if len(ps.Containers) != 1 {
+				t.Fatalf("%d containers, want 1", len(ps.Containers))
+			}
+			c := ps.Containers[0]
+			if !strings.HasPrefix(c.Image, Image+":") {
+				t.Errorf("image %q, want %s:<tag>", c.Image, Image)
+			}
+			sc := c.SecurityContext
+			switch {
+			case sc == nil:
+				t.Fatal("no container securityContext")
+			case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot:
+				t.Error("runAsNonRoot is not set")
+			case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+				t.Error("readOnlyRootFilesystem is not set")
+			case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+				t.Error("allowPrivilegeEscalation is not false")
+			case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}):
+				t.Error("capabilities are not drop ALL")
+			}
+			for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+				if _, ok := c.Resources.Requests[r]; !ok {
+					t.Errorf("no %s request", r)
+				}
+				if _, ok := c.Resources.Limits[r]; !ok {
+					t.Errorf("no %s limit", r)
+				}
+			}
+			for probe, path := range map[*corev1.Probe]string{c.ReadinessProbe: "/readyz", c.LivenessProbe: "/healthz"} {
+				if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.String() != "probes" {
+					t.Errorf("probe %s: %+v", path, probe)
+				}
+			}
+			if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "probes" && p.ContainerPort == 8081 }) {
+				t.Error("no probes port 8081")
+			}
+			if !slices.Contains(c.Args, "--cert-dir=/certs") || !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/certs" }) {
+				t.Error("the cert dir /certs is not a mounted volume (the root filesystem is read-only)")
+			}
+			selfSigned := slices.Contains(c.Args, "--self-signed-secret=overcommit-webhook-tls")
+			if selfSigned != (overlay == OverlaySelfSigned) {
+				t.Errorf("--self-signed-secret in args: %v", selfSigned)
+			}
+		})
+	}
+}
+
+// TestRBACLeastPrivilege: no wildcards, writes only by name, and no Secret access but the
+// self-signed overlay's one Secret.
+func TestRBACLeastPrivilege(t *testing.T) {
+	for _, overlay := range Overlays() {
+		t.Run(overlay, func(t *testing.T) {
+			objs := render(t, overlay)
+			var rules []rbacv1.PolicyRule
+			for _, r := range find[*rbacv1.ClusterRole](objs) {
+				rules = append(rules, r.Rules...)
+			}
+			for _, r := range find[*rbacv1.Role](objs) {
+				rules = append(rules, r.Rules...)
+			}
+			secretRules := 0
+			for _, r := range rules {
+				for _, v := range r.Verbs {
+					if v == "*" || slices.Contains(r.Resources, "*") || slices.Contains(r.APIGroups, "*") {
+						t.Errorf("wildcard in %+v", r)
+					}
+					write := v != "get" && v != "list" && v != "watch"
+					if write && len(r.ResourceNames) == 0 {
+						t.Errorf("write verb %q without resourceNames in %+v", v, r)
+					}
+				}
+				if slices.Contains(r.Resources, "secrets") {
+					secretRules++
+					if diff := cmp.Diff(rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
+						ResourceNames: []string{"overcommit-webhook-tls"}, Verbs: []string{"get", "update"}}, r); diff != "" {
+						t.Errorf("secret rule (-want +got):\n%s", diff)
+					}
+				}
+			}
+			if want := map[string]int{OverlaySelfSigned: 1, OverlayCertManager: 0}[overlay]; secretRules != want {
+				t.Errorf("%d rules on secrets, want %d", secretRules, want)
+			}
+		})
+	}
+}
+
+func TestCertManagerOverlay(t *testing.T) {
+	objs := render(t, OverlayCertManager)
+	mwc := find[*admissionregistrationv1.MutatingWebhookConfiguration](objs)[0]
+	if got := mwc.Annotations["cert-manager.io/inject-ca-from"]; got != "overcommit-system/overcommit-webhook" {
+		t.Errorf("inject-ca-from = %q", got)
+	}
+	var cert *unstructured.Unstructured
+	for _, u := range find[*unstructured.Unstructured](objs) {
+		if u.GetKind() == "Certificate" && u.GetName() == "overcommit-webhook" {
+			cert = u
+		}
+	}
+	if cert == nil {
+		t.Fatal("no Certificate overcommit-webhook")
+	}
+	dns, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
+	if !slices.Contains(dns, cluster.WebhookServiceName+"."+cluster.WebhookNamespace+".svc") {
+		t.Errorf("dnsNames %v lack the name the apiserver verifies", dns)
+	}
+	secret, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
+	dep := find[*appsv1.Deployment](objs)[0]
+	vols := dep.Spec.Template.Spec.Volumes
+	if len(vols) != 1 || vols[0].Secret == nil || vols[0].Secret.SecretName != secret || vols[0].EmptyDir != nil {
+		t.Errorf("cert volume %+v, want only the Secret %s", vols, secret)
+	}
+	if len(find[*corev1.Secret](objs)) != 0 {
+		t.Error("the cert-manager overlay ships a Secret; cert-manager owns it")
+	}
+}
+
+func TestRenderImage(t *testing.T) {
+	for _, tc := range []struct{ image, want string }{
+		{"registry.example/team/webhook:v9", "registry.example/team/webhook:v9"},
+		{"localhost:5000/webhook:dev", "localhost:5000/webhook:dev"},
+		{"registry.example/webhook@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+			"registry.example/webhook@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+		{"registry.example/webhook:v2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+			"registry.example/webhook:v2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+	} {
+		t.Run(tc.image, func(t *testing.T) {
+			out, err := Render(OverlaySelfSigned, tc.image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := find[*appsv1.Deployment](objects(t, out))[0]
+			if got := d.Spec.Template.Spec.Containers[0].Image; got != tc.want {
+				t.Errorf("image %q, want %q", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"a b", "repo:", "repo@nodigest", ":tag"} {
+		if _, err := Render(OverlaySelfSigned, bad); err == nil {
+			t.Errorf("Render with image %q succeeded, want an error", bad)
+		}
+	}
+}

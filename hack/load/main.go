@@ -1,0 +1,329 @@
+// Command load drives the overcommit webhook over real TLS on loopback, with keep-alive
+// connections as the apiserver holds them, and prints throughput, latency percentiles, errors and
+// the webhook's CPU time and memory during the run.
+//
+// It starts a local control plane (hack/cluster) with the webhook as a process and two sidecar
+// templates, then sends node reviews (a 15 KB Node) or pod reviews (a 20 KB pod asking for two
+// templates) straight to the webhook's port, flat out or at a fixed rate.
+//
+//	go run ./hack/load -bin-dir=bin -kind=node               # flat out
+//	go run ./hack/load -bin-dir=bin -kind=node -rate=2000     # fixed rate, open loop
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/overcommit-dev/overcommit/hack/cluster"
+	"github.com/overcommit-dev/overcommit/internal/fixtures"
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/sidecar"
+)
+
+type options struct {
+	binDir   string
+	kind     string
+	rate     int
+	duration time.Duration
+	warmup   time.Duration
+	conns    int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.binDir, "bin-dir", "bin", "directory with the built binaries (make build tools)")
+	flag.StringVar(&o.kind, "kind", "node", "review kind: node or pod (comma-separated runs: node,pod)")
+	flag.IntVar(&o.rate, "rate", 0, "requests per second, open loop; 0 sends flat out")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration of each run")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each run")
+	flag.IntVar(&o.conns, "conns", 8, "keep-alive connections (the apiserver pools connections per webhook)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: o.binDir, Log: os.Stderr,
+		Webhook: &cluster.WebhookOptions{Pods: true, Args: []string{"--log-level=warn"}}})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	if err := createTemplates(ctx, c); err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(c.CA())
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		MaxIdleConns:        o.conns,
+		MaxIdleConnsPerHost: o.conns,
+		MaxConnsPerHost:     o.conns,
+		ForceAttemptHTTP2:   false,
+	}}
+	base := fmt.Sprintf("https://127.0.0.1:%d", c.WebhookPort())
+
+	for _, kind := range strings.Split(o.kind, ",") {
+		var body []byte
+		var path string
+		switch kind {
+		case "node":
+			body, err = fixtures.NodeReview("worker-1", "system:node:worker-1")
+			path = "/mutate-node"
+		case "pod":
+			body, err = fixtures.PodReview("load")
+			path = "/mutate-pod"
+		default:
+			return fmt.Errorf("-kind %q: want node or pod", kind)
+		}
+		if err != nil {
+			return err
+		}
+		if err := check(ctx, client, base+path, body); err != nil {
+			return fmt.Errorf("%s review: %w", kind, err)
+		}
+		pid := c.WebhookPID()
+		drive(ctx, client, base+path, body, o, o.warmup, 0) // warm-up: connections, caches, GC steady state
+		before, err := readProc(pid)
+		if err != nil {
+			return err
+		}
+		res := drive(ctx, client, base+path, body, o, o.duration, pid)
+		after, err := readProc(pid)
+		if err != nil {
+			return err
+		}
+		res.print(os.Stdout, kind, o, len(body), before, after)
+	}
+	return nil
+}
+
+// createTemplates stores the fixture templates where the webhook's informer finds them and
+// waits until the webhook injects with them.
+func createTemplates(ctx context.Context, c *cluster.Cluster) error {
+	for name, body := range fixtures.SidecarTemplates() {
+		cm := &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cluster.WebhookNamespace, Labels: map[string]string{names.SidecarTemplateLabel: "true"}},
+			Data:       map[string]string{sidecar.DataKey: body},
+		}
+		if _, err := c.Client().CoreV1().ConfigMaps(cluster.WebhookNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("creating template %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// check sends one review and insists on a patched answer (waiting for the template informer).
+func check(ctx context.Context, client *http.Client, url string, body []byte) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := post(ctx, client, url, body)
+		if err == nil && bytes.Contains(out, []byte(`"patchType":"JSONPatch"`)) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("no patch in %s", out)
+			}
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func post(ctx context.Context, client *http.Client, url string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, out)
+	}
+	return out, nil
+}
+
+type result struct {
+	latencies []time.Duration
+	errors    int64
+	elapsed   time.Duration
+	firstErr  atomic.Value
+	peakRSS   int64
+}
+
+// drive sends reviews for d: flat out from o.conns workers, or at o.rate per second with
+// latency measured from each request's scheduled send time, so a stalled server is charged
+// for the requests it delayed (no coordinated omission).
+func drive(ctx context.Context, client *http.Client, url string, body []byte, o options, d time.Duration, pid int) *result {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	res := &result{}
+	var mu sync.Mutex
+	record := func(lat time.Duration, err error) {
+		if err != nil {
+			if atomic.AddInt64(&res.errors, 1) == 1 {
+				res.firstErr.Store(err)
+			}
+			return
+		}
+		mu.Lock()
+		res.latencies = append(res.latencies, lat)
+		mu.Unlock()
+	}
+	done := make(chan struct{})
+	if pid > 0 {
+		go func() { // sample peak RSS during the run
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					if p, err := readProc(pid); err == nil && p.rss > res.peakRSS {
+						res.peakRSS = p.rss
+					}
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	if o.rate <= 0 {
+		for i := 0; i < o.conns; i++ {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					t := time.Now()
+					_, err := post(ctx, client, url, body)
+					if ctx.Err() != nil {
+						return
+					}
+					record(time.Since(t), err)
+				}
+			})
+		}
+	} else {
+		jobs := make(chan time.Time, o.rate)
+		for i := 0; i < 4*o.conns; i++ {
+			wg.Go(func() {
+				for scheduled := range jobs {
+					_, err := post(ctx, client, url, body)
+					if ctx.Err() != nil {
+						return
+					}
+					record(time.Since(scheduled), err)
+				}
+			})
+		}
+		interval := time.Second / time.Duration(o.rate)
+		next := time.Now()
+	loop:
+		for {
+			next = next.Add(interval)
+			if wait := time.Until(next); wait > 0 {
+				select {
+				case <-ctx.Done():
+					break loop
+				case <-time.After(wait):
+				}
+			}
+			select {
+			case jobs <- next:
+			case <-ctx.Done():
+				break loop
+			}
+		}
+		close(jobs)
+	}
+	wg.Wait()
+	close(done)
+	res.elapsed = time.Since(start)
+	return res
+}
+
+func (r *result) print(w io.Writer, kind string, o options, size int, before, after procStat) {
+	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
+	n := len(r.latencies)
+	pct := func(p float64) time.Duration {
+		if n == 0 {
+			return 0
+		}
+		i := int(float64(n)*p/100+0.5) - 1
+		return r.latencies[min(max(i, 0), n-1)]
+	}
+	mode := "flat out"
+	if o.rate > 0 {
+		mode = fmt.Sprintf("at %d/s", o.rate)
+	}
+	cpu := after.cpu - before.cpu
+	fmt.Fprintf(w, "%s reviews (%d bytes), %s, %d connections, %s:\n", kind, size, mode, o.conns, r.elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "  throughput  %.0f/s (%d ok, %d errors)\n", float64(n)/r.elapsed.Seconds(), n, r.errors)
+	fmt.Fprintf(w, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", pct(50), pct(90), pct(99), pct(99.9), pct(100))
+	fmt.Fprintf(w, "  webhook     cpu %.2f cores (%.1f µs per review), rss %.1f MiB (peak %.1f MiB)\n",
+		cpu.Seconds()/r.elapsed.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)), float64(after.rss)/(1<<20), float64(max(r.peakRSS, after.rss))/(1<<20))
+	if e, ok := r.firstErr.Load().(error); ok {
+		fmt.Fprintf(w, "  first error %v\n", e)
+	}
+}
+
+type procStat struct {
+	cpu time.Duration
+	rss int64
+}
+
+// readProc reads a process's CPU time (user+system) and resident memory from /proc.
+func readProc(pid int) (procStat, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, fmt.Errorf("reading webhook stats: %w", err)
+	}
+	// Fields after the command name (which may contain spaces) start after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return procStat{}, errors.New("unexpected /proc/pid/stat format")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 22 {
+		return procStat{}, errors.New("short /proc/pid/stat")
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	rssPages, _ := strconv.ParseInt(f[21], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return procStat{
+		cpu: time.Duration(utime+stime) * time.Second / ticksPerSecond,
+		rss: rssPages * int64(os.Getpagesize()),
+	}, nil
+}
