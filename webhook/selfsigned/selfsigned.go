@@ -200,7 +200,7 @@ func (p *Provisioner) syncSecret(ctx context.Context) (map[string][]byte, error)
 		}
 		if _, err := api.Create(ctx, secret, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
 			if apierrors.IsForbidden(err) {
-				return nil, fmt.Errorf("Secret %s is missing and this webhook may not create it (its RBAC allows get and update of that one Secret only); re-apply the install manifests, which include it empty: %w", p.secretRef(), err)
+				return nil, fmt.Errorf("the Secret %s is missing and this webhook may not create it (its RBAC allows get and update of that one Secret only); re-apply the install manifests, which include it empty: %w", p.secretRef(), err)
 			}
 			return nil, fmt.Errorf("creating Secret %s: %w", p.secretRef(), err)
 		}
