@@ -57,6 +57,10 @@ type WebhookOptions struct {
 	Args []string
 	// Pods also registers the pods.overcommit.dev webhook (sidecar injection).
 	Pods bool
+	// Kubeconfig, when set, returns the kubeconfig the webhook connects with instead of an
+	// admin (system:masters) one, e.g. a ServiceAccount token bound to the RBAC of deploy/. It
+	// runs once the apiserver is up, before the webhook starts.
+	Kubeconfig func(ctx context.Context, c *Cluster) (string, error)
 }
 
 // Cluster is a running local control plane.
@@ -162,7 +166,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 	}
 	if o.Webhook != nil {
-		if err := c.launchWebhook(); err != nil {
+		if err := c.launchWebhook(ctx); err != nil {
 			return c, err
 		}
 	}

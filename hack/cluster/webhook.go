@@ -161,7 +161,7 @@ type webhookState struct {
 	certDir     string
 }
 
-func (c *Cluster) launchWebhook() error {
+func (c *Cluster) launchWebhook(ctx context.Context) error {
 	o := c.opts.Webhook
 	binary := o.Binary
 	if binary == "" {
@@ -171,8 +171,12 @@ func (c *Cluster) launchWebhook() error {
 	if err != nil {
 		return err
 	}
-	kc, err := c.writeKubeconfig("overcommit-webhook.kubeconfig", "overcommit-webhook", "system:masters")
-	if err != nil {
+	var kc string
+	if o.Kubeconfig != nil {
+		if kc, err = o.Kubeconfig(ctx, c); err != nil {
+			return fmt.Errorf("webhook kubeconfig: %w", err)
+		}
+	} else if kc, err = c.writeKubeconfig("overcommit-webhook.kubeconfig", "overcommit-webhook", "system:masters"); err != nil {
 		return err
 	}
 	st := &webhookState{binary: binary, port: ports[0], metricsPort: ports[1], probePort: ports[2], certDir: c.path("overcommit-webhook", "certs")}
