@@ -129,7 +129,9 @@ func TestInjectConflicts(t *testing.T) {
 		templates []*Template
 		want      []string
 	}{
-		{name: "pod's own container", pod: func(p *corev1.Pod) { p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "proxy", Image: "mine"}) },
+		{name: "pod's own container", pod: func(p *corev1.Pod) {
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "proxy", Image: "mine"})
+		},
 			templates: []*Template{proxy}, want: []string{`template "proxy": container "proxy" clashes with the pod's own container "proxy" (containers)`}},
 		{name: "pod's own init container", templates: []*Template{migrate},
 			want: []string{`template "dbinit": container "migrate" clashes with the pod's own container "migrate" (initContainers)`}},

@@ -236,7 +236,7 @@ func TestHandlerInjects(t *testing.T) {
 			p.Labels = map[string]string{"app": "web", "pod-template-hash": "7d4b9c"}
 			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d4b9c", UID: "u1", Controller: ptr.To(true)}}
 			p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate,
-				APIVersion: "v1", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:generateName":{}}}`)}}}
+				APIVersion: "v1", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:generateName":{}}}`)}}
 		})},
 		{name: "host-network-partial", pod: pod("mesh,logs", func(p *corev1.Pod) { p.Spec.HostNetwork = true })},
 	}
