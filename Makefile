@@ -13,7 +13,7 @@ STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 # Short fuzzing in `make test`: long enough to exercise the decoders, short enough for CI.
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-unit test-fuzz test-e2e lint tools demo bench load clean
+.PHONY: all build test test-unit test-fuzz test-e2e lint tools demo bench load scale clean
 
 all: build
 
@@ -54,6 +54,9 @@ load: build tools ## Drive the webhook over TLS on loopback: flat out, then at t
 	$(GO) run ./hack/load -bin-dir=$(BIN) -kind=node,pod
 	$(GO) run ./hack/load -bin-dir=$(BIN) -kind=node -rate=2000
 	$(GO) run ./hack/load -bin-dir=$(BIN) -kind=pod -rate=1000
+
+scale: build tools ## 5,000 nodes and 150,000 pods: webhook memory and sync time, plugin timings, kubelet write cost.
+	$(GO) run ./hack/scale -bin-dir=$(BIN)
 
 clean:
 	rm -rf $(BIN) dist

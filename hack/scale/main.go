@@ -1,0 +1,344 @@
+// Command scale measures overcommit at Kubernetes' scalability envelope on the local control
+// plane: 5,000 nodes and 150,000 pods in a real kube-apiserver.
+//
+//   - the webhook: time from start to a synced pod cache, and its memory holding all of it;
+//
+//   - the plugin: `kubectl overcommit savings` over everything (wall time, peak RSS) and
+//     `preview` of one node;
+//
+//   - the write cost: status writes per minute of a real kubelet (kubemark) on an opted-in node
+//     versus one that is not opted in, counted in the apiserver's audit log.
+//
+//     go run ./hack/scale -bin-dir=bin [-nodes=5000 -pods=150000]
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/overcommit-dev/overcommit/hack/cluster"
+	"github.com/overcommit-dev/overcommit/shared/names"
+)
+
+type options struct {
+	binDir    string
+	nodes     int
+	pods      int
+	workers   int
+	writeCost time.Duration
+	skipScale bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.binDir, "bin-dir", "bin", "directory with the built binaries (make build tools)")
+	flag.IntVar(&o.nodes, "nodes", 5000, "nodes to create")
+	flag.IntVar(&o.pods, "pods", 150000, "pods to create, spread evenly over the nodes")
+	flag.IntVar(&o.workers, "workers", 32, "parallel creates while populating")
+	flag.DurationVar(&o.writeCost, "write-cost", 2*time.Minute, "how long to count kubelet status writes; 0 skips")
+	flag.BoolVar(&o.skipScale, "skip-scale", false, "only measure the write cost")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	bin, err := filepath.Abs(o.binDir)
+	if err != nil {
+		return err
+	}
+	o.binDir = bin
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: bin, Log: os.Stderr,
+		Webhook: &cluster.WebhookOptions{Args: []string{"--log-level=warn"}}})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	if err := c.InstallWebhookConfiguration(ctx); err != nil {
+		return err
+	}
+	if !o.skipScale {
+		if err := measureScale(ctx, c, o); err != nil {
+			return err
+		}
+	}
+	if o.writeCost > 0 {
+		return measureWriteCost(ctx, c, o.writeCost)
+	}
+	return nil
+}
+
+func fastClient(c *cluster.Cluster) (kubernetes.Interface, error) {
+	cfg := c.RESTConfig()
+	cfg.QPS, cfg.Burst = 5000, 10000
+	return kubernetes.NewForConfig(cfg)
+}
+
+func measureScale(ctx context.Context, c *cluster.Cluster, o options) error {
+	cs, err := fastClient(c)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := populate(ctx, cs, o); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "populated %d nodes and %d pods in %s\n", o.nodes, o.pods, time.Since(start).Round(time.Second))
+
+	// The webhook restarts against the full cluster: time to a synced pod cache, then memory.
+	if err := c.StopWebhook(); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := c.StartWebhook(ctx); err != nil {
+		return err
+	}
+	ready := time.Since(t0)
+	var synced time.Duration
+	for {
+		m, err := c.WebhookMetrics(ctx)
+		if err == nil && strings.Contains(m, "overcommit_usage_pod_cache_synced 1") {
+			synced = time.Since(t0)
+			break
+		}
+		if time.Since(t0) > 5*time.Minute {
+			return fmt.Errorf("pod cache not synced after 5 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(5 * time.Second) // let the heap settle after the initial list
+	rss, hwm, err := memory(c.WebhookPID())
+	if err != nil {
+		return err
+	}
+	m, _ := c.WebhookMetrics(ctx)
+	fmt.Printf("webhook with %d nodes and %d pods:\n", o.nodes, o.pods)
+	fmt.Printf("  serving (readyz) after %s, pod cache synced after %s (%s)\n", ready.Round(time.Millisecond), synced.Round(time.Millisecond), metricLine(m, "overcommit_usage_pod_cache_pods"))
+	fmt.Printf("  rss %.1f MiB (peak %.1f MiB)\n", float64(rss)/(1<<20), float64(hwm)/(1<<20))
+
+	plugin := filepath.Join(o.binDir, "kubectl-overcommit")
+	for _, args := range [][]string{
+		{"savings"},
+		{"savings", "-o", "json"},
+		{"preview", "scale-node-00042"},
+		{"preview", "scale-node-00042", "--cpu-ratio", "3"},
+	} {
+		wall, maxRSS, err := timeCommand(ctx, plugin, append(args, "--kubeconfig="+c.Kubeconfig())...)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("kubectl overcommit %-40s wall %6s  peak rss %.1f MiB\n", strings.Join(args, " "), wall.Round(time.Millisecond), float64(maxRSS)/(1<<20))
+	}
+	return nil
+}
+
+func metricLine(metrics, name string) string {
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, name+" ") {
+			return l
+		}
+	}
+	return name + " missing"
+}
+
+// populate creates the nodes (a tenth of them opted in at x2) and the pods, bound round-robin.
+func populate(ctx context.Context, cs kubernetes.Interface, o options) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "scale"}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating namespace: %w", err)
+	}
+	err := parallel(ctx, o.workers, o.nodes, func(i int) error {
+		n := cluster.KwokNode(nodeName(i), "32", "128Gi")
+		delete(n.Annotations, cluster.KwokNodeAnnotation) // no kwok here: nothing heartbeats
+		if i%10 == 0 {
+			n.Labels[names.EnabledLabel] = names.EnabledValue
+			n.Annotations[names.CPURatioAnnotation] = "2"
+		}
+		_, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("creating nodes: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "created %d nodes\n", o.nodes)
+	return parallel(ctx, o.workers, o.pods, func(i int) error {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("scale-pod-%06d", i), Namespace: "scale",
+				Labels: map[string]string{"app": fmt.Sprintf("app-%03d", i%500)}},
+			Spec: corev1.PodSpec{
+				NodeName: nodeName(i % o.nodes),
+				Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/app:1",
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+						corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("512Mi")}}}},
+			},
+		}
+		_, err := cs.CoreV1().Pods("scale").Create(ctx, p, metav1.CreateOptions{})
+		if err == nil && i > 0 && i%25000 == 0 {
+			fmt.Fprintf(os.Stderr, "created %d pods\n", i)
+		}
+		return err
+	})
+}
+
+func nodeName(i int) string { return fmt.Sprintf("scale-node-%05d", i) }
+
+func parallel(ctx context.Context, workers, n int, f func(int) error) error {
+	jobs := make(chan int)
+	var once sync.Once
+	var firstErr error
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Go(func() {
+			for i := range jobs {
+				if err := f(i); err != nil {
+					once.Do(func() { firstErr = err })
+				}
+			}
+		})
+	}
+	for i := 0; i < n && ctx.Err() == nil && firstErr == nil; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
+
+// timeCommand runs a command and returns its wall time and peak RSS (from rusage).
+func timeCommand(ctx context.Context, name string, args ...string) (time.Duration, int64, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout = nil
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	wall := time.Since(start)
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return wall, 0, nil
+	}
+	return wall, ru.Maxrss * 1024, nil // Linux reports KiB
+}
+
+// memory reads VmRSS and VmHWM (peak) of a process.
+func memory(pid int) (rss, hwm int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var kib int64
+		if n, _ := fmt.Sscanf(sc.Text(), "VmRSS: %d kB", &kib); n == 1 {
+			rss = kib << 10
+		}
+		if n, _ := fmt.Sscanf(sc.Text(), "VmHWM: %d kB", &kib); n == 1 {
+			hwm = kib << 10
+		}
+	}
+	return rss, hwm, sc.Err()
+}
+
+// measureWriteCost runs two real kubelets (kubemark), opts one in, and counts each one's own
+// nodes/status writes in the audit log over the window.
+func measureWriteCost(ctx context.Context, c *cluster.Cluster, window time.Duration) error {
+	for _, name := range []string{"cost-plain", "cost-opted"} {
+		if _, err := c.StartKubelet(ctx, name); err != nil {
+			return err
+		}
+	}
+	cs := c.Client()
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"true"},"annotations":{%q:"2"}}}`, names.EnabledLabel, names.CPURatioAnnotation)
+	if _, err := cs.CoreV1().Nodes().Patch(ctx, "cost-opted", "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Nodes().Patch(ctx, "cost-opted", "application/merge-patch+json", []byte(`{"status":{}}`), metav1.PatchOptions{}, "status"); err != nil {
+		return err
+	}
+	time.Sleep(15 * time.Second) // past the first re-send
+	from := time.Now()
+	fmt.Fprintf(os.Stderr, "counting kubelet status writes for %s\n", window)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(window):
+	}
+	to := time.Now()
+	counts, err := countStatusWrites(c.AuditLogFile(), from, to)
+	if err != nil {
+		return err
+	}
+	node, err := cs.CoreV1().Nodes().Get(ctx, "cost-opted", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	minutes := to.Sub(from).Minutes()
+	fmt.Printf("kubelet status writes over %s (real kubelet code, kubemark):\n", to.Sub(from).Round(time.Second))
+	fmt.Printf("  not opted in: %d (%.1f per minute)\n", counts["cost-plain"], float64(counts["cost-plain"])/minutes)
+	fmt.Printf("  opted in:     %d (%.1f per minute), allocatable cpu %s\n", counts["cost-opted"], float64(counts["cost-opted"])/minutes, node.Status.Allocatable.Cpu())
+	return nil
+}
+
+type auditEvent struct {
+	Verb      string                    `json:"verb"`
+	User      struct{ Username string } `json:"user"`
+	ObjectRef struct {
+		Resource    string `json:"resource"`
+		Name        string `json:"name"`
+		Subresource string `json:"subresource"`
+	} `json:"objectRef"`
+	Stage                    string      `json:"stage"`
+	RequestReceivedTimestamp metav1.Time `json:"requestReceivedTimestamp"`
+}
+
+// countStatusWrites counts, per node, the nodes/status writes its own kubelet made in [from, to).
+func countStatusWrites(path string, from, to time.Time) (map[string]int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	counts := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var ev auditEvent
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Stage != "ResponseComplete" {
+			continue
+		}
+		t := ev.RequestReceivedTimestamp.Time
+		if ev.ObjectRef.Resource != "nodes" || ev.ObjectRef.Subresource != "status" || t.Before(from) || !t.Before(to) {
+			continue
+		}
+		if ev.User.Username == names.KubeletUser(ev.ObjectRef.Name) && (ev.Verb == "patch" || ev.Verb == "update") {
+			counts[ev.ObjectRef.Name]++
+		}
+	}
+	return counts, sc.Err()
+}
