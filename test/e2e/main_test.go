@@ -55,6 +55,8 @@ func run(m *testing.M) int {
 		Webhook: &cluster.WebhookOptions{
 			Pods: true,
 			Args: []string{"--log-level=debug", "--metrics-refresh-interval=5s", "--metrics-max-age=40s"},
+			// The ServiceAccount and RBAC of deploy/, not an admin.
+			Kubeconfig: webhookKubeconfig,
 		},
 	})
 	if err != nil {
@@ -70,7 +72,14 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "registering the webhook: %v\n", err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	// Everything the suite made the webhook do was allowed by deploy/'s RBAC.
+	lines, err := forbidden(env.LogFile("overcommit-webhook"))
+	if err != nil || len(lines) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the webhook, running with the RBAC of deploy/, was refused (%v):\n%s\n", err, strings.Join(lines, "\n"))
+		return 1
+	}
+	return code
 }
 
 // kube returns an admin clientset.
