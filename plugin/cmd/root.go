@@ -120,6 +120,7 @@ and out, previews exactly what the webhook will store, and reports the savings.`
 		NewCmdSavings(streams, f),
 		NewCmdSidecars(streams, f),
 		NewCmdInject(streams, f),
+		NewCmdInstall(streams),
 		NewCmdVersion(streams),
 	)
 	return root

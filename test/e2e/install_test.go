@@ -217,6 +217,22 @@ func TestInstallServerDryRun(t *testing.T) {
 			}
 		})
 	}
+
+	// The plugin prints what kubectl's own kustomize renders from this checkout, and that
+	// applies as well.
+	for _, overlay := range deploy.Overlays() {
+		t.Run("kubectl overcommit install --overlay "+overlay, func(t *testing.T) {
+			printed := mustOvercommit(t, "install", "--overlay", overlay)
+			if want := mustKubectl(t, "kustomize", filepath.Join(deployDir, "overlays", overlay)); printed != want {
+				t.Fatalf("kubectl overcommit install differs from kubectl kustomize deploy/overlays/%s", overlay)
+			}
+			file := filepath.Join(t.TempDir(), "install.yaml")
+			if err := os.WriteFile(file, []byte(printed), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			mustKubectl(t, "apply", "--dry-run=server", "--cache-dir="+t.TempDir(), "-f", file)
+		})
+	}
 }
 
 // TestWebhookRunsWithDeployRBAC: the suite's webhook authenticates as the deploy/ ServiceAccount,
