@@ -88,10 +88,22 @@ func dryRunPod(ns string, p *corev1.Pod) (*corev1.Pod, error) {
 	return env.Client().CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 }
 
+// sidecarNodeLabel is on no node: the sidecar tests' pods stay Pending, so they never land on
+// (and skew the sums of) another test's node. Injection happens at creation anyway.
+const sidecarNodeLabel = "e2e.overcommit.dev/sidecar-node"
+
 func appPod(name, inject string) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
+		Spec: corev1.PodSpec{
+			NodeSelector: map[string]string{sidecarNodeLabel: "none"},
+			// Restricted, so that the webhook's namespace (Pod Security "restricted") admits it.
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1",
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}},
+		},
 	}
 	if inject != "" {
 		p.Annotations = map[string]string{names.SidecarInjectAnnotation: inject}
@@ -236,15 +248,18 @@ func cmpStrings(want, got []string) string {
 }
 
 func TestSidecarNativeJobCompletes(t *testing.T) {
+	// The job's own node, tainted so that no other test's pod lands on it.
 	node := "sidecar-job-node"
-	newKwokNode(t, node, "4", "8Gi", nil)
+	newKwokNode(t, node, "4", "8Gi", map[string]string{sidecarNodeLabel: node})
+	mustKubectl(t, "taint", "node", node, sidecarNodeLabel+"="+node+":NoSchedule")
 	ns := sidecarNamespace(t, "sidecar-job", true)
 	newTemplate(t, "e2e-native", meshTemplate)
 	waitTemplate(t, ns, "e2e-native", nil)
 
 	spec := appPod("", "").Spec
 	spec.RestartPolicy = corev1.RestartPolicyNever
-	spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node}
+	spec.NodeSelector = map[string]string{sidecarNodeLabel: node}
+	spec.Tolerations = []corev1.Toleration{{Key: sidecarNodeLabel, Operator: corev1.TolerationOpEqual, Value: node, Effect: corev1.TaintEffectNoSchedule}}
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "batch", Namespace: ns},
 		Spec: batchv1.JobSpec{
