@@ -140,6 +140,11 @@ func (h *Handler) deny(req *admission.Request, why, msg string) admission.Respon
 // diff computes the JSON patch from the pod as received to the mutated copy. Diffing typed
 // copies, rather than building paths by hand, is what makes the patch correct on pods with no
 // volumes, no init containers or no annotations.
+//
+// Both sides are typed, so fields this build's API types do not know (an apiserver newer than
+// the webhook) never appear in the patch and survive as sent; the exception is the pod's own
+// init containers, which shift down when injected ones go before them and are then rewritten
+// field by field. Keep the webhook's k8s.io/api at the cluster's minor version.
 func diff(orig, mutated *corev1.Pod) ([]byte, error) {
 	a, err := json.Marshal(orig)
 	if err != nil {
