@@ -253,10 +253,9 @@ func (c *Cluster) allProcsLocked() []*process {
 func (c *Cluster) Stop() error {
 	c.mu.Lock()
 	var leaves []*process
-	var sockets []string
-	for _, k := range c.kubelets {
+	kubelets := c.kubelets
+	for _, k := range kubelets {
 		leaves = append(leaves, k.proc)
-		sockets = append(sockets, k.sockets...)
 	}
 	c.kubelets = nil
 	if c.webhook != nil && c.webhook.proc != nil {
@@ -294,9 +293,8 @@ func (c *Cluster) Stop() error {
 			errs = append(errs, err)
 		}
 	}
-	// kubemark puts its fake CRI socket in /tmp whatever TMPDIR says.
-	for _, s := range sockets {
-		_ = os.Remove(s)
+	for _, k := range kubelets {
+		k.cleanup()
 	}
 	if c.ownsWorkDir && !c.opts.Keep && c.workDir != "" {
 		if err := os.RemoveAll(c.workDir); err != nil {

@@ -148,6 +148,9 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start kubelet: %v", err)
 	}
+	if k.rootDir == "" {
+		t.Errorf("the hollow kubelet's root dir was not found in its log; Stop cannot remove it")
+	}
 	hollow, err := cs.CoreV1().Nodes().Get(ctx, k.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -178,9 +181,15 @@ func TestCluster(t *testing.T) {
 	if _, err := os.Stat(workDir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("work dir %s still exists after Stop (%v)", workDir, err)
 	}
+	if _, err := os.Stat(k.rootDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("kubelet root dir %s left behind (%v)", k.rootDir, err)
+	}
+	if len(k.sockets) == 0 {
+		t.Errorf("no fake CRI socket of the hollow kubelet found in /tmp")
+	}
 	for _, s := range k.sockets {
 		if _, err := os.Stat(s); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("kubelet socket %s left behind", s)
+			t.Errorf("kubelet socket %s left behind (%v)", s, err)
 		}
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
-	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,9 +25,14 @@ type Kubelet struct {
 	// change that.
 	Port int
 
-	c       *Cluster
-	proc    *process
-	sockets []string // the fake CRI sockets it created in /tmp
+	c    *Cluster
+	proc *process
+	// rootDir is the kubelet's root directory: kubemark always creates it in /tmp, whatever
+	// TMPDIR says, so Stop removes it.
+	rootDir string
+	// sockets are the fake CRI sockets (see removeStaleCRISockets) that appeared in /tmp while
+	// this kubelet started: its own, or a concurrent run's.
+	sockets []string
 }
 
 // StartKubelet runs a hollow kubelet that registers node name as system:node:<name> (so the
@@ -40,10 +47,7 @@ func (c *Cluster) StartKubelet(ctx context.Context, name string) (*Kubelet, erro
 	if err != nil {
 		return nil, err
 	}
-	tmp := c.path("kubelet-" + name)
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("create kubelet dir: %w", err)
-	}
+	before := criSockets()
 	p, err := startProcess("kubelet-"+name, c.bin("kubemark"), []string{
 		"--morph=kubelet",
 		"--name=" + name,
@@ -53,10 +57,7 @@ func (c *Cluster) StartKubelet(ctx context.Context, name string) (*Kubelet, erro
 		"--kubelet-read-only-port=0",
 		// Otherwise it dials containerd's socket for images.
 		"--use-host-image-service=false",
-	}, c.logDir(), []string{
-		// kubemark puts its root dir (pods, plugins, certificates) in TMPDIR.
-		"TMPDIR=" + tmp,
-	})
+	}, c.logDir(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -66,12 +67,19 @@ func (c *Cluster) StartKubelet(ctx context.Context, name string) (*Kubelet, erro
 	c.mu.Unlock()
 
 	if err := p.waitFor(ctx, "registering a Ready node "+name, 90*time.Second, func(ctx context.Context) error {
+		if k.rootDir == "" {
+			k.rootDir = kubeletRootDir(p.logFile)
+		}
 		return c.nodeReady(ctx, name)
 	}); err != nil {
 		_ = k.Stop()
 		return nil, err
 	}
-	k.sockets = criSockets(p.pid())
+	for _, s := range criSockets() {
+		if !slices.Contains(before, s) {
+			k.sockets = append(k.sockets, s)
+		}
+	}
 	c.logf("kubelet %s ready, port %d (%s)", name, port, since(p.started))
 	return k, nil
 }
@@ -83,10 +91,24 @@ func (k *Kubelet) Stop() error {
 	c.kubelets = slices.DeleteFunc(c.kubelets, func(o *Kubelet) bool { return o == k })
 	c.mu.Unlock()
 	err := k.proc.stop()
-	for _, s := range k.sockets {
-		_ = os.Remove(s)
-	}
+	k.cleanup()
 	return err
+}
+
+// cleanup removes what the stopped kubelet left in /tmp.
+func (k *Kubelet) cleanup() {
+	if k.rootDir == "" {
+		k.rootDir = kubeletRootDir(k.proc.logFile)
+	}
+	if k.rootDir != "" {
+		_ = os.RemoveAll(k.rootDir)
+	}
+	for _, s := range k.sockets {
+		if refused(s) {
+			_ = os.Remove(s)
+		}
+	}
+	removeStaleCRISockets()
 }
 
 // LogFile is the kubelet's log.
@@ -109,32 +131,49 @@ func (c *Cluster) nodeReady(ctx context.Context, name string) error {
 	return errors.New("no Ready condition yet")
 }
 
-// criSockets finds the unix sockets under /tmp that process pid listens on: kubemark's fake
-// runtime creates /tmp/kubelet_remote_<random>.sock regardless of TMPDIR, and a killed kubelet
-// leaves it behind.
-func criSockets(pid int) []string {
-	fds, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+var rootDirLine = regexp.MustCompile(`Using (/\S+/hollow-kubelet\.\d+) as root dir for hollow-kubelet`)
+
+// kubeletRootDir reads the root directory kubemark logs at startup.
+func kubeletRootDir(logFile string) string {
+	data, err := os.ReadFile(logFile)
 	if err != nil {
-		return nil
+		return ""
 	}
-	inodes := map[string]bool{}
-	for _, fd := range fds {
-		target, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "fd", fd.Name()))
-		if err == nil && strings.HasPrefix(target, "socket:[") {
-			inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] = true
+	m := rootDirLine.FindSubmatch(data)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
+}
+
+// removeStaleCRISockets removes /tmp/kubelet_remote_<random>.sock files that no process listens
+// on any more. kubemark's fake runtime creates one per start and never in TMPDIR; a killed
+// kubelet leaves it behind, and it does not say which one is its own (nor does /proc/net/unix
+// list them on every kernel). A socket that refuses connections is garbage whoever made it;
+// young ones are skipped, as their kubelet may be between bind and listen.
+func removeStaleCRISockets() {
+	for _, p := range criSockets() {
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&os.ModeSocket == 0 || time.Since(fi.ModTime()) < 10*time.Second {
+			continue
+		}
+		if refused(p) {
+			_ = os.Remove(p)
 		}
 	}
-	data, err := os.ReadFile("/proc/net/unix")
-	if err != nil {
-		return nil
-	}
-	var paths []string
-	for _, line := range strings.Split(string(data), "\n") {
-		// Num RefCount Protocol Flags Type St Inode Path
-		f := strings.Fields(line)
-		if len(f) == 8 && inodes[f[6]] && strings.HasPrefix(f[7], "/tmp/kubelet_remote_") && !slices.Contains(paths, f[7]) {
-			paths = append(paths, f[7])
-		}
-	}
+}
+
+func criSockets() []string {
+	paths, _ := filepath.Glob("/tmp/kubelet_remote_*.sock")
 	return paths
+}
+
+// refused reports whether nothing listens on the unix socket any more.
+func refused(path string) bool {
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		conn.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
