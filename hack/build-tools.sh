@@ -38,6 +38,10 @@ link() {
 build() {
 	local moddir=$1 name=$2 version=$3 pkg=$4 ldflags=${5:-}
 	local dir=$BIN/$name-$version
+	if [[ -z $version ]]; then
+		log "$name: no version found in the tools module"
+		return 1
+	fi
 	if [[ -x $dir/$name ]]; then
 		log "$name $version: cached"
 		link "$name" "$version"
@@ -73,28 +77,28 @@ k8s_ldflags() {
 
 build_kubernetes() {
 	local v
-	v=$(modversion "$TOOLS" k8s.io/kubernetes)
+	v=$(modversion "$TOOLS" k8s.io/kubernetes) || return 1
 	local ld
 	ld=$(k8s_ldflags "$v")
 	# Largest first: the others reuse most of its compiled packages from the build cache.
 	for name in kube-apiserver kube-controller-manager kube-scheduler kubemark kubectl; do
 		want "$name" || continue
-		build "$TOOLS" "$name" "$v" "k8s.io/kubernetes/cmd/$name" "$ld"
+		build "$TOOLS" "$name" "$v" "k8s.io/kubernetes/cmd/$name" "$ld" || return 1
 	done
 }
 
 build_etcd() {
 	want etcd || return 0
 	local v
-	v=$(modversion "$TOOLS/etcd" go.etcd.io/etcd/server/v3)
+	v=$(modversion "$TOOLS/etcd" go.etcd.io/etcd/server/v3) || return 1
 	build "$TOOLS/etcd" etcd "$v" go.etcd.io/etcd/server/v3
 }
 
 build_kwok() {
 	want kwok || return 0
 	local v
-	v=$(modversion "$TOOLS/kwok" sigs.k8s.io/kwok)
-	build "$TOOLS/kwok" kwok "$v" sigs.k8s.io/kwok/cmd/kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=$v"
+	v=$(modversion "$TOOLS/kwok" sigs.k8s.io/kwok) || return 1
+	build "$TOOLS/kwok" kwok "$v" sigs.k8s.io/kwok/cmd/kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=$v" || return 1
 	copy_kwok_stages "$v"
 }
 
@@ -106,13 +110,13 @@ copy_kwok_stages() {
 		return
 	fi
 	# The build above downloaded the module, so go list knows its directory.
-	src=$(cd "$TOOLS/kwok" && "$GO" list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+	src=$(cd "$TOOLS/kwok" && "$GO" list -m -f '{{.Dir}}' sigs.k8s.io/kwok) || return 1
 	if [[ -z $src || ! -d $src/kustomize ]]; then
 		log "kwok $v: cannot find the kwok module in the module cache"
 		return 1
 	fi
 	rm -rf "$dst"
-	mkdir -p "$dst"
+	mkdir -p "$dst" || return 1
 	local f
 	for f in \
 		stage/node/fast/node-initialize.yaml \
@@ -123,26 +127,26 @@ copy_kwok_stages() {
 		metrics/resource/metrics-resource.yaml \
 		metrics/usage/usage-from-annotation.yaml; do
 		# Module cache files are read-only; the copies need not be.
-		install -m 0644 "$src/kustomize/$f" "$dst/$(basename "$f")"
+		install -m 0644 "$src/kustomize/$f" "$dst/$(basename "$f")" || return 1
 	done
-	touch "$dst/.complete"
+	touch "$dst/.complete" || return 1
 	log "kwok $v: stage configs copied to ${dst#"$ROOT"/}"
 }
 
 build_metrics_server() {
 	want metrics-server || return 0
 	local v
-	v=$(modversion "$TOOLS/metrics-server" sigs.k8s.io/metrics-server)
+	v=$(modversion "$TOOLS/metrics-server" sigs.k8s.io/metrics-server) || return 1
 	build "$TOOLS/metrics-server" metrics-server "$v" sigs.k8s.io/metrics-server/cmd/metrics-server \
 		"-X k8s.io/client-go/pkg/version.gitVersion=$v"
 }
 
 build_krew() {
 	local v
-	v=$(modversion "$TOOLS/krew" sigs.k8s.io/krew)
+	v=$(modversion "$TOOLS/krew" sigs.k8s.io/krew) || return 1
 	for name in krew validate-krew-manifest; do
 		want "$name" || continue
-		build "$TOOLS/krew" "$name" "$v" "sigs.k8s.io/krew/cmd/$name" "-X sigs.k8s.io/krew/internal/version.gitTag=$v"
+		build "$TOOLS/krew" "$name" "$v" "sigs.k8s.io/krew/cmd/$name" "-X sigs.k8s.io/krew/internal/version.gitTag=$v" || return 1
 	done
 }
 
@@ -160,11 +164,22 @@ done
 want() { [[ " ${WANT[*]} " == *" $1 "* ]]; }
 
 start=$SECONDS
-# Small tools first, so a fresh clone can start etcd/kwok work early; kube-apiserver dominates
-# the cold build (about 4.5 minutes on 2 cores) and the go command already uses both cores.
-build_etcd
-build_kwok
-build_metrics_server
-build_krew
-build_kubernetes
+# Two lanes: the kubernetes binaries (kube-apiserver alone is about 4.5 minutes of compiling on 2
+# cores) and the other modules. go build already keeps both cores busy while compiling, but each
+# link is mostly single-threaded; a second lane fills those gaps. More lanes only add memory.
+# Job control gives the lane its own process group, so an interrupt can stop all of it.
+set -m
+build_kubernetes &
+k8s_lane=$!
+set +m
+trap 'kill -TERM -- "-$k8s_lane" 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
+others_ok=0
+build_etcd && build_kwok && build_metrics_server && build_krew || others_ok=$?
+k8s_ok=0
+wait "$k8s_lane" || k8s_ok=$?
+if [[ $others_ok -ne 0 || $k8s_ok -ne 0 ]]; then
+	log "some tools failed to build (see above)"
+	exit 1
+fi
 log "all tools ready in $((SECONDS - start))s (bin: ${BIN})"
