@@ -322,3 +322,30 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestComponentCrashReported checks that a component dying during start fails Start with its
+// exit status and log, and that everything else is stopped.
+func TestComponentCrashReported(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	work := filepath.Join(t.TempDir(), "work")
+	_, err := Start(ctx, Options{
+		BinDir:  *binDir,
+		WorkDir: work,
+		Log:     testWriter{t},
+		// A "webhook" that rejects its flags and exits at once.
+		Webhook: &WebhookOptions{Binary: *binDir + "/kubectl"},
+	})
+	if err == nil {
+		t.Fatal("Start succeeded with a webhook that exits")
+	}
+	t.Logf("start failed as expected: %v", err)
+	for _, want := range []string{"overcommit-webhook", "exited", "last lines of"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q", want)
+		}
+	}
+	if out := pgrepWorkDir(t, work); len(out) != 0 {
+		t.Errorf("processes still running with %s in their command line: %v", work, out)
+	}
+}
