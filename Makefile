@@ -22,13 +22,15 @@ build: ## Build bin/overcommit-webhook and bin/kubectl-overcommit.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-overcommit ./plugin
 	install -m 0755 plugin/kubectl_complete-overcommit $(BIN)/kubectl_complete-overcommit
 
-test: lint test-unit test-fuzz test-e2e ## Everything CI runs.
+test: lint test-unit test-fuzz test-e2e test-krew ## Everything CI runs.
 
 test-unit: ## Unit and handler tests.
 	$(GO) test -race -count=1 ./...
 
-test-fuzz: ## Brief fuzzing of the admission decoders.
+test-fuzz: ## Brief fuzzing of the review decoder, the JSON scanner and the template parser.
 	$(GO) test ./webhook/admission -run '^$$' -fuzz '^FuzzServeHTTP$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./webhook/jsonscan -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/sidecar -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 test-e2e: build tools ## End-to-end tests against a local control plane (real kube-apiserver).
 	$(GO) test -tags e2e -count=1 -timeout 25m ./test/e2e/... -args -bin-dir=$(BIN)
@@ -57,6 +59,51 @@ load: build tools ## Drive the webhook over TLS on loopback: flat out, then at t
 
 scale: build tools ## 5,000 nodes and 150,000 pods: webhook memory and sync time, plugin timings, kubelet write cost.
 	$(GO) run ./hack/scale -bin-dir=$(BIN)
+
+# Release packaging. IMAGE is what deploy/ and `kubectl overcommit install --image` point at;
+# KREW_VERSION must be semantic (krew requires it), so development builds get v0.0.0-<describe>.
+IMAGE ?= ghcr.io/overcommit-dev/overcommit-webhook:$(VERSION)
+KREW_VERSION ?= $(if $(filter v%,$(VERSION)),$(VERSION),v0.0.0-$(VERSION))
+KREW_BASE_URL ?= https://github.com/overcommit-dev/overcommit/releases/download/$(KREW_VERSION)
+KREW_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+DIST := $(CURDIR)/dist
+
+.PHONY: image krew test-krew
+
+image: ## Build the webhook image $(IMAGE) with docker or podman (whichever engine runs).
+	@engine=; \
+	if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then engine=docker; \
+	elif command -v podman >/dev/null 2>&1 && podman info >/dev/null 2>&1; then engine=podman; fi; \
+	if [[ -z $$engine ]]; then \
+		echo "make image: no running container engine (docker or podman) here; build the Dockerfile where one runs:"; \
+		echo "  docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) ."; \
+		exit 2; \
+	fi; \
+	echo "$$engine build --build-arg VERSION=$(VERSION) -t $(IMAGE) ."; \
+	$$engine build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+krew: ## Build dist/kubectl-overcommit_<os>_<arch>.tar.gz for KREW_PLATFORMS and render dist/overcommit.yaml.
+	rm -rf $(DIST)/bin
+	for p in $(KREW_PLATFORMS); do \
+		os=$${p%/*} arch=$${p#*/} ext=; \
+		if [[ $$os == windows ]]; then ext=.exe; fi; \
+		echo "kubectl-overcommit $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' \
+			-o $(DIST)/bin/$${os}_$${arch}/kubectl-overcommit$$ext ./plugin; \
+	done
+	$(GO) run ./hack/krew -version '$(KREW_VERSION)' -base-url '$(KREW_BASE_URL)' -bin-dir $(DIST)/bin -out $(DIST) \
+		-platforms "$$(tr ' ' , <<<'$(strip $(KREW_PLATFORMS))')" -mtime "$$(git log -1 --format=%ct 2>/dev/null || echo 0)"
+
+test-krew: krew tools ## Validate dist/overcommit.yaml, install it with krew into a temporary KREW_ROOT, run it through kubectl.
+	$(BIN)/validate-krew-manifest -manifest $(DIST)/overcommit.yaml
+	root=$$(mktemp -d); trap 'rm -rf "$$root"' EXIT; \
+	archive=$(DIST)/kubectl-overcommit_$$($(GO) env GOOS)_$$($(GO) env GOARCH).tar.gz; \
+	KREW_ROOT=$$root $(BIN)/krew install --manifest=$(DIST)/overcommit.yaml --archive=$$archive; \
+	found=$$(PATH=$$root/bin:$$PATH $(BIN)/kubectl plugin list 2>/dev/null | grep -m1 kubectl-overcommit || true); \
+	if [[ $$found != $$root/bin/kubectl-overcommit ]]; then echo "kubectl finds $${found:-no kubectl-overcommit}, not krew's"; exit 1; fi; \
+	out=$$(PATH=$$root/bin:$$PATH $(BIN)/kubectl overcommit version); echo "$$out"; \
+	if [[ $$out != "kubectl-overcommit $(VERSION) "* ]]; then echo "unexpected version output"; exit 1; fi; \
+	echo "krew: manifest valid; installed from $$archive; kubectl overcommit version ok"
 
 clean:
 	rm -rf $(BIN) dist

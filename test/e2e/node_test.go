@@ -417,4 +417,3 @@ func grep(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
