@@ -18,8 +18,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/jsonscan"
 	"github.com/overcommit-dev/overcommit/webhook/templates"
 )
 
@@ -61,16 +63,13 @@ func (h *Handler) Handle(_ context.Context, req *admission.Request) admission.Re
 	if h.excluded(ns) {
 		return admission.Allowed()
 	}
-	// Most pods in an opted-in namespace ask for nothing: read only their annotations.
-	var head struct {
-		Metadata struct {
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(req.Object, &head); err != nil {
+	// Most pods in an opted-in namespace ask for nothing: read only their annotation, in one
+	// pass that skips the rest of the pod without decoding it.
+	inject, err := injectAnnotation(req.Object)
+	if err != nil {
 		return h.deny(req, "decode", fmt.Sprintf("cannot decode the pod: %v", err))
 	}
-	if len(sidecar.Requested(head.Metadata.Annotations)) == 0 {
+	if len(sidecar.Requested(map[string]string{names.SidecarInjectAnnotation: inject})) == 0 {
 		return admission.Allowed()
 	}
 
@@ -146,11 +145,11 @@ func (h *Handler) deny(req *admission.Request, why, msg string) admission.Respon
 // init containers, which shift down when injected ones go before them and are then rewritten
 // field by field. Keep the webhook's k8s.io/api at the cluster's minor version.
 func diff(orig, mutated *corev1.Pod) ([]byte, error) {
-	a, err := json.Marshal(orig)
+	a, err := json.Marshal(injectable(orig))
 	if err != nil {
 		return nil, fmt.Errorf("encoding the pod: %w", err)
 	}
-	b, err := json.Marshal(mutated)
+	b, err := json.Marshal(injectable(mutated))
 	if err != nil {
 		return nil, fmt.Errorf("encoding the injected pod: %w", err)
 	}
@@ -163,6 +162,57 @@ func diff(orig, mutated *corev1.Pod) ([]byte, error) {
 		return nil, fmt.Errorf("encoding the patch: %w", err)
 	}
 	return patch, nil
+}
+
+// injectablePod is the part of a Pod that injection can change, at the same JSON paths and with
+// the same omitempty rules as the Pod itself: diffing it yields the same patch as diffing whole
+// pods, without encoding and comparing everything injection never touches.
+type injectablePod struct {
+	Metadata struct {
+		Annotations map[string]string `json:"annotations,omitempty"`
+	} `json:"metadata"`
+	Spec struct {
+		Volumes          []corev1.Volume               `json:"volumes,omitempty"`
+		InitContainers   []corev1.Container            `json:"initContainers,omitempty"`
+		Containers       []corev1.Container            `json:"containers"`
+		ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+	} `json:"spec"`
+}
+
+func injectable(p *corev1.Pod) *injectablePod {
+	var out injectablePod
+	out.Metadata.Annotations = p.Annotations
+	out.Spec.Volumes = p.Spec.Volumes
+	out.Spec.InitContainers = p.Spec.InitContainers
+	out.Spec.Containers = p.Spec.Containers
+	out.Spec.ImagePullSecrets = p.Spec.ImagePullSecrets
+	return &out
+}
+
+// injectAnnotation returns the value of the pod's inject annotation ("" when absent).
+func injectAnnotation(pod []byte) (string, error) {
+	var v string
+	sc := jsonscan.New(pod)
+	sc.Object(func(key []byte) {
+		if string(key) != "metadata" {
+			sc.Skip()
+			return
+		}
+		sc.Object(func(key []byte) {
+			if string(key) != "annotations" {
+				sc.Skip()
+				return
+			}
+			sc.Object(func(key []byte) {
+				if string(key) == names.SidecarInjectAnnotation && sc.Peek() == '"' {
+					v = sc.String()
+				} else {
+					sc.Skip()
+				}
+			})
+		})
+	})
+	return v, sc.End()
 }
 
 // reason classifies an injection error for the denials metric.
