@@ -47,7 +47,8 @@ tools: ## Build and cache the local control plane binaries in bin/ (once per ver
 	hack/build-tools.sh
 
 demo: build tools ## Run the demo on a local control plane. KEEP=1 leaves it running.
-	$(GO) run ./hack/demo -bin-dir=$(BIN) $(if $(KEEP),-keep)
+	$(GO) build -o $(BIN)/overcommit-demo ./hack/demo
+	$(BIN)/overcommit-demo -bin-dir=$(BIN) $(if $(KEEP),-keep)
 
 bench: ## Go benchmarks of the policy and both admission handlers (allocations included).
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/... ./webhook/...

@@ -1,6 +1,7 @@
 // Command demo shows overcommit on a real local control plane: three kwok nodes fill up with
 // pods that request far more CPU than they use, some pods stay Pending for lack of CPU, one node
-// is opted in with kubectl, and the scheduler places the pending pods on it.
+// is opted in with `kubectl overcommit enable`, the scheduler places the pending pods on it, and
+// `kubectl overcommit savings` sums it up. Last, a pod gets a sidecar injected from a template.
 //
 //	go run ./hack/demo -bin-dir=bin [-keep]
 //
@@ -84,6 +85,7 @@ type demo struct {
 	c         *cluster.Cluster
 	cs        kubernetes.Interface
 	kubectl   string
+	bin       string
 	patchedAt time.Time // when the status write that applies the policy was sent
 }
 
@@ -92,7 +94,7 @@ func run(ctx context.Context, binDir string, keep bool) (err error) {
 	if err != nil {
 		return fmt.Errorf("resolve bin dir: %w", err)
 	}
-	for _, name := range []string{"kube-apiserver", "kubectl", "kwok", "metrics-server", "overcommit-webhook"} {
+	for _, name := range []string{"kube-apiserver", "kubectl", "kwok", "metrics-server", "overcommit-webhook", "kubectl-overcommit"} {
 		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
 			return fmt.Errorf("%w (run `make build tools` first)", err)
 		}
@@ -104,7 +106,7 @@ func run(ctx context.Context, binDir string, keep bool) (err error) {
 		Log:           os.Stdout,
 		Kwok:          true,
 		MetricsServer: true,
-		Webhook:       &cluster.WebhookOptions{},
+		Webhook:       &cluster.WebhookOptions{Pods: true},
 	})
 	if err != nil {
 		return err
@@ -118,7 +120,7 @@ func run(ctx context.Context, binDir string, keep bool) (err error) {
 			fmt.Println("All processes stopped and temporary files removed.")
 		}
 	}()
-	d := &demo{c: c, cs: c.Client(), kubectl: filepath.Join(bin, "kubectl")}
+	d := &demo{c: c, cs: c.Client(), kubectl: filepath.Join(bin, "kubectl"), bin: bin}
 
 	if err := d.createNodes(ctx); err != nil {
 		return err
@@ -148,6 +150,14 @@ func run(ctx context.Context, binDir string, keep bool) (err error) {
 		return err
 	}
 
+	step("Savings across the cluster")
+	if err := d.sh(ctx, "overcommit", "savings"); err != nil {
+		return err
+	}
+	if err := d.sidecar(ctx); err != nil {
+		return err
+	}
+
 	if keep {
 		step("The cluster keeps running")
 		fmt.Printf("In another terminal:\n\n  export KUBECONFIG=%s\n  export PATH=%s:$PATH\n  kubectl get nodes\n\n", c.Kubeconfig(), bin)
@@ -155,7 +165,7 @@ func run(ctx context.Context, binDir string, keep bool) (err error) {
 		<-ctx.Done()
 		return nil
 	}
-	fmt.Println("\nDemo complete: the pending pods were scheduled onto the opted-in node.")
+	fmt.Println("\nDemo complete: the pending pods were scheduled onto the opted-in node, and a pod got its sidecar.")
 	return nil
 }
 
@@ -239,22 +249,96 @@ func (d *demo) fillUp(ctx context.Context) error {
 }
 
 func (d *demo) optIn(ctx context.Context, node string) error {
-	step(fmt.Sprintf("Opting %s in with a CPU ratio of %s", node, cpuRatio))
-	for _, args := range [][]string{
-		{"label", "node", node, names.EnabledLabel + "=" + names.EnabledValue},
-		{"annotate", "node", node, names.CPURatioAnnotation + "=" + cpuRatio},
-		// The next status write goes through the webhook; kwok's heartbeat would do it within
-		// a minute, an empty status patch does it now.
-		{"patch", "node", node, "--subresource=status", "--type=merge", "-p", `{"status":{}}`},
-	} {
-		if args[0] == "patch" {
-			d.patchedAt = time.Now()
-		}
-		if err := d.sh(ctx, args...); err != nil {
-			return err
-		}
+	step(fmt.Sprintf("What the webhook would store for %s with a CPU ratio of %s", node, cpuRatio))
+	if err := d.sh(ctx, "overcommit", "preview", node, "--cpu-ratio", cpuRatio); err != nil {
+		return err
+	}
+	step(fmt.Sprintf("Opting %s in", node))
+	// enable labels and annotates the node, then sends an empty status write so the webhook
+	// applies the policy now rather than at the next kubelet report.
+	d.patchedAt = time.Now()
+	if err := d.sh(ctx, "overcommit", "enable", node, "--cpu-ratio", cpuRatio); err != nil {
+		return err
 	}
 	return d.sh(ctx, "get", "node", node, "-o", "custom-columns=NODE:.metadata.name,CAPACITY_CPU:.status.capacity.cpu,ALLOCATABLE_CPU:.status.allocatable.cpu")
+}
+
+// sidecarTemplate is a native sidecar template as an operator keeps it.
+const sidecarTemplate = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: log-shipper
+  namespace: overcommit-system
+  labels: {overcommit.dev/sidecar-template: "true"}
+data:
+  template.yaml: |
+    native: true
+    containers:
+    - name: log-shipper
+      image: registry.example/log-shipper:2.1
+      volumeMounts: [{name: logs, mountPath: /var/log/app}]
+    volumes:
+    - {name: logs, emptyDir: {}}
+    volumeMounts: [{name: logs, mountPath: /var/log/app}]
+`
+
+// sidecarPod asks for the template.
+const sidecarPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: api
+  namespace: demo
+  annotations: {sidecar.overcommit.dev/inject: log-shipper}
+spec:
+  containers:
+  - name: api
+    image: registry.example/api:1.0
+`
+
+func (d *demo) sidecar(ctx context.Context) error {
+	step("Sidecar injection: a template, an opted-in namespace, and a pod that asks for it")
+	fmt.Print(indent(sidecarTemplate))
+	if err := d.apply(ctx, "log-shipper.yaml", sidecarTemplate); err != nil {
+		return err
+	}
+	if err := d.sh(ctx, "label", "namespace", namespace, names.SidecarInjectionLabel+"="+names.SidecarInjectionEnabled); err != nil {
+		return err
+	}
+	fmt.Print(indent(sidecarPod))
+	// The webhook's template informer picks the ConfigMap up within moments; until then the pod
+	// would be refused as asking for an unknown template. A server-side dry run tells when.
+	if err := waitUntil(ctx, time.Minute, "the webhook to know the template", func() error {
+		return d.quiet(ctx, "apply", "--dry-run=server", "-f", d.file("api.yaml", sidecarPod))
+	}); err != nil {
+		return err
+	}
+	if err := d.sh(ctx, "apply", "-f", d.file("api.yaml", sidecarPod)); err != nil {
+		return err
+	}
+	return d.sh(ctx, "get", "pod", "api", "-n", namespace, "-o",
+		`jsonpath={"init containers: "}{.spec.initContainers[*].name}{" (restartPolicy "}{.spec.initContainers[0].restartPolicy}{")\n"}{"containers:      "}{.spec.containers[*].name}{"\n"}{"sidecar.overcommit.dev/status: "}{.metadata.annotations.sidecar\.overcommit\.dev/status}{"\n"}`)
+}
+
+// file writes a manifest into the work dir and returns its path.
+func (d *demo) file(name, content string) string {
+	path := filepath.Join(d.c.WorkDir(), name)
+	_ = os.WriteFile(path, []byte(content), 0o600)
+	return path
+}
+
+func (d *demo) apply(ctx context.Context, name, manifest string) error {
+	return d.sh(ctx, "apply", "-f", d.file(name, manifest))
+}
+
+// quiet runs kubectl without echoing, for polling.
+func (d *demo) quiet(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, d.kubectl, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.c.Kubeconfig())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 func (d *demo) waitAllRunning(ctx context.Context) error {
@@ -370,7 +454,8 @@ func printTable(before, after map[string]nodeRow) {
 func (d *demo) sh(ctx context.Context, args ...string) error {
 	fmt.Printf("$ kubectl %s\n", quoteArgs(args))
 	cmd := exec.CommandContext(ctx, d.kubectl, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.c.Kubeconfig())
+	// bin/ first on PATH: kubectl finds the plugin there as `kubectl overcommit`.
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.c.Kubeconfig(), "PATH="+d.bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
