@@ -83,9 +83,74 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	if o.writeCost > 0 {
-		return measureWriteCost(ctx, c, o.writeCost)
+		if err := measureWriteCost(ctx, c, o.writeCost); err != nil {
+			return err
+		}
+	}
+	return apiserverLatency(ctx, c)
+}
+
+// apiserverLatency prints the apiserver's own view of the webhook's latency: its
+// apiserver_admission_webhook_admission_duration_seconds histogram for our webhooks, whose
+// lowest bucket is 5 ms.
+func apiserverLatency(ctx context.Context, c *cluster.Cluster) error {
+	raw, err := c.Client().CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("reading apiserver metrics: %w", err)
+	}
+	type hist struct {
+		buckets []string
+		counts  []float64
+	}
+	hs := map[string]*hist{}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(l, "apiserver_admission_webhook_admission_duration_seconds_bucket{") || !strings.Contains(l, `name="`) {
+			continue
+		}
+		name := between(l, `name="`, `"`)
+		if !strings.HasSuffix(name, ".overcommit.dev") || !strings.Contains(l, `rejected="false"`) {
+			continue
+		}
+		key := name + " " + between(l, `operation="`, `"`)
+		h := hs[key]
+		if h == nil {
+			h = &hist{}
+			hs[key] = h
+		}
+		var v float64
+		fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%g", &v)
+		h.buckets = append(h.buckets, between(l, `le="`, `"`))
+		h.counts = append(h.counts, v)
+	}
+	fmt.Println("apiserver_admission_webhook_admission_duration_seconds (the apiserver's view, including TLS and the network hop):")
+	for key, h := range hs {
+		total := h.counts[len(h.counts)-1]
+		p99 := "+Inf"
+		for i, c := range h.counts {
+			if c >= 0.99*total {
+				p99 = h.buckets[i]
+				break
+			}
+		}
+		first := 0.0
+		if total > 0 {
+			first = 100 * h.counts[0] / total
+		}
+		fmt.Printf("  %-32s %6.0f calls, %.1f%% within %ss, p99 bucket le=%s\n", key, total, first, h.buckets[0], p99)
 	}
 	return nil
+}
+
+func between(s, start, end string) string {
+	i := strings.Index(s, start)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(start):]
+	if j := strings.Index(s, end); j >= 0 {
+		return s[:j]
+	}
+	return s
 }
 
 func fastClient(c *cluster.Cluster) (kubernetes.Interface, error) {
