@@ -106,8 +106,7 @@ func (o *DisableOptions) Run(ctx context.Context) error {
 		}
 	}
 	if len(restoring) > 0 {
-		// A consistent read: a pod bound a moment ago counts.
-		loads, err := kube.Loads(ctx, o.clients.Kube, restoring, true)
+		loads, err := kube.Loads(ctx, o.clients.Kube, restoring)
 		if err != nil {
 			return err
 		}

@@ -53,10 +53,11 @@ func (f *flagFactory) build() (*Clients, error) {
 		return nil, fmt.Errorf("cannot load the kubeconfig: %w", err)
 	}
 	cfg = rest.CopyConfig(cfg)
-	// client-go's default of 5 requests per second would take half an hour to opt in 5,000
-	// nodes; the apiserver's priority and fairness protects it from a busy client instead.
-	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 50, 100
+	// No client-side rate limit: client-go's default of 5 requests per second would take half an
+	// hour to opt in 5,000 nodes (two writes each). optin.Workers bounds the requests in flight,
+	// and the apiserver's priority and fairness protects it from a busy client.
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS = -1
 	}
 	rest.AddUserAgent(cfg, "kubectl-overcommit/"+version.Version)
 	cfg.WarningHandler = nil

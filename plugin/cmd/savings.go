@@ -93,7 +93,7 @@ func (o *SavingsOptions) Run(ctx context.Context) error {
 	for i := range nodes {
 		names[i] = nodes[i].Name
 	}
-	loads, err := kube.Loads(ctx, o.clients.Kube, names, false)
+	loads, err := kube.Loads(ctx, o.clients.Kube, names)
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,7 @@ func TestLoads(t *testing.T) {
 	}{{"per node", few, 3}, {"one list", many, 1}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testcluster.New(testcluster.Options{Objects: objs})
-			got, err := Loads(context.Background(), c.Kube, tc.nodes, false)
+			got, err := Loads(context.Background(), c.Kube, tc.nodes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,8 +140,8 @@ func TestLoads(t *testing.T) {
 			for _, a := range c.Kube.Actions() {
 				if l, ok := a.(k8stesting.ListActionImpl); ok && l.Resource.Resource == "pods" {
 					lists++
-					if l.ListOptions.ResourceVersion != "0" || l.ListOptions.Limit != PageSize {
-						t.Errorf("list options %+v, want resourceVersion 0 and limit %d", l.ListOptions, PageSize)
+					if l.ListOptions.ResourceVersion != "" || l.ListOptions.Limit != PageSize {
+						t.Errorf("list options %+v, want a paginated consistent read, limit %d", l.ListOptions, PageSize)
 					}
 				}
 			}
@@ -180,7 +180,7 @@ func TestLoadsPaginates(t *testing.T) {
 		}
 		return true, list, nil
 	})
-	loads, err := Loads(context.Background(), c.Kube, []string{"n"}, false)
+	loads, err := Loads(context.Background(), c.Kube, []string{"n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,16 +191,15 @@ func TestLoadsPaginates(t *testing.T) {
 	for _, o := range seen {
 		rvs = append(rvs, o.ResourceVersion+"|"+o.Continue)
 	}
-	// The first page and the restart read the cache (resourceVersion 0); continued pages carry
-	// only their token.
-	if diff := cmp.Diff([]string{"0|", "|2", "0|", "|2", "|4"}, rvs); diff != "" {
+	// The restart begins again without a token; continued pages carry only their token.
+	if diff := cmp.Diff([]string{"|", "|2", "|", "|2", "|4"}, rvs); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
 
 func TestLoadsFresh(t *testing.T) {
 	c := testcluster.New(testcluster.Options{})
-	if _, err := Loads(context.Background(), c.Kube, []string{"n"}, true); err != nil {
+	if _, err := Loads(context.Background(), c.Kube, []string{"n"}); err != nil {
 		t.Fatal(err)
 	}
 	l := c.Kube.Actions()[0].(k8stesting.ListActionImpl)

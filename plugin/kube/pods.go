@@ -23,22 +23,17 @@ const perNodeListMax = 16
 
 // Loads returns the load of each named node (nodes without pods get a zero Load). For a few
 // nodes it lists each node's pods by field selector; for more it lists all bound pods once, in
-// pages, and groups them by node in a map, so 150,000 pods cost one paginated LIST.
-//
-// fresh asks for a consistent read (disable's safety check must see a pod bound a moment ago);
-// otherwise the apiserver's cache (resourceVersion 0) answers.
-func Loads(ctx context.Context, c kubernetes.Interface, nodes []string, fresh bool) (map[string]Load, error) {
+// pages, and sums them by node in a map, so 150,000 pods cost one paginated LIST and only one
+// page is held at a time. The reads are consistent: disable's safety check must count a pod
+// bound a moment ago.
+func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[string]Load, error) {
 	loads := make(map[string]Load, len(nodes))
 	for _, n := range nodes {
 		loads[n] = Load{}
 	}
-	rv := "0"
-	if fresh {
-		rv = ""
-	}
 	if len(nodes) <= perNodeListMax {
 		for _, n := range nodes {
-			err := eachPod(ctx, c, requests.ActivePodsFieldSelector(n), rv, func(p *corev1.Pod) {
+			err := eachPod(ctx, c, requests.ActivePodsFieldSelector(n), func(p *corev1.Pod) {
 				if p.Spec.NodeName == n {
 					add(loads, p)
 				}
@@ -54,7 +49,7 @@ func Loads(ctx context.Context, c kubernetes.Interface, nodes []string, fresh bo
 	for _, n := range nodes {
 		wanted[n] = true
 	}
-	err := eachPod(ctx, c, requests.ActivePodsFieldSelector(""), rv, func(p *corev1.Pod) {
+	err := eachPod(ctx, c, requests.ActivePodsFieldSelector(""), func(p *corev1.Pod) {
 		if wanted[p.Spec.NodeName] {
 			add(loads, p)
 		}
@@ -84,8 +79,8 @@ func add(loads map[string]Load, p *corev1.Pod) {
 // eachPod calls fn for every pod matching the field selector, page by page, keeping only one page
 // in memory at a time. reset is called when an expired continue token restarts the listing, so
 // the caller can drop what it summed.
-func eachPod(ctx context.Context, c kubernetes.Interface, fieldSelector, rv string, fn func(*corev1.Pod), reset func()) error {
-	opts := metav1.ListOptions{FieldSelector: fieldSelector, ResourceVersion: rv, Limit: PageSize}
+func eachPod(ctx context.Context, c kubernetes.Interface, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
+	opts := listOptions("", fieldSelector)
 	return paginate(ctx, opts, func(ctx context.Context, opts metav1.ListOptions) (metav1.ListInterface, error) {
 		list, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
 		if err != nil {

@@ -125,7 +125,7 @@ func Local(ctx context.Context, c kubernetes.Interface, m metricsclient.Interfac
 	var usage kube.Usage
 	if len(usageNodes) > 0 {
 		var err error
-		if loads, err = kube.Loads(ctx, c, usageNodes, false); err != nil {
+		if loads, err = kube.Loads(ctx, c, usageNodes); err != nil {
 			return nil, err
 		}
 		usage = kube.ReadUsage(ctx, c, m)

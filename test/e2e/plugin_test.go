@@ -6,11 +6,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +21,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/plugin/preview"
 	"github.com/overcommit-dev/overcommit/plugin/report"
 	"github.com/overcommit-dev/overcommit/shared/names"
@@ -446,4 +452,132 @@ func mustKubectlPlain(t *testing.T, args ...string) string {
 		t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
 	}
 	return string(out)
+}
+
+var pluginScale = flag.String("plugin-scale", "", "NODES/PODS for TestPluginScale, e.g. 5000/150000; empty skips it (it takes minutes)")
+
+// TestPluginScale measures the plugin on a large cluster: it creates plain nodes (no kubelet, no
+// heartbeats) and pods bound to them round-robin, then times `enable` on half the nodes,
+// `savings` and `preview` through the real kubectl and reports each run's wall time and the
+// plugin's peak memory. Run it alone:
+//
+//	go test -tags e2e ./test/e2e -run TestPluginScale -v -timeout 60m -args -bin-dir=$PWD/bin -plugin-scale=5000/150000
+func TestPluginScale(t *testing.T) {
+	if *pluginScale == "" {
+		t.Skip("set -plugin-scale=NODES/PODS to run")
+	}
+	var nodeCount, podCount int
+	if _, err := fmt.Sscanf(*pluginScale, "%d/%d", &nodeCount, &podCount); err != nil || nodeCount <= 0 || podCount < 0 {
+		t.Fatalf("-plugin-scale=%q: want NODES/PODS", *pluginScale)
+	}
+	const group, namespace = "scale", "plugin-scale"
+	cfg := env.RESTConfig()
+	cfg.QPS, cfg.Burst = 5000, 5000
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Namespaces().Delete(context.Background(), namespace, metav1.DeleteOptions{})
+		_ = cs.CoreV1().Nodes().DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: pluginLabel + "=" + group})
+	})
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	begin := time.Now()
+	parallel(t, nodeCount, func(i int) error {
+		n := cluster.KwokNode(fmt.Sprintf("scale-%05d", i), "8", "32Gi")
+		delete(n.Annotations, cluster.KwokNodeAnnotation) // no kwok: no heartbeats, no pods run
+		delete(n.Labels, cluster.KwokNodeLabel)           // metrics-server does not scrape it
+		n.Labels[pluginLabel] = group
+		_, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+		return err
+	})
+	t.Logf("created %d nodes in %s", nodeCount, time.Since(begin).Round(time.Second))
+	begin = time.Now()
+	forever := []corev1.Toleration{ // the nodes never report: keep the pods bound regardless
+		{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+		{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+	}
+	parallel(t, podCount, func(i int) error {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%06d", i), Namespace: namespace},
+			Spec: corev1.PodSpec{NodeName: fmt.Sprintf("scale-%05d", i%nodeCount), Tolerations: forever,
+				Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1", Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}}}},
+		}
+		_, err := cs.CoreV1().Pods(namespace).Create(ctx, p, metav1.CreateOptions{})
+		return err
+	})
+	t.Logf("created %d pods in %s", podCount, time.Since(begin).Round(time.Second))
+
+	measure := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(*binDir, "kubectl"), append([]string{"overcommit"}, args...)...)
+		cmd.Env = append(os.Environ(), "PATH="+*binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("kubectl overcommit %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+		}
+		// kubectl execs the plugin in its own process, so this is the plugin's peak.
+		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
+		t.Logf("MEASURED kubectl overcommit %s: %s, max RSS %d MiB, %d bytes out",
+			strings.Join(args, " "), time.Since(start).Round(10*time.Millisecond), rss, out.Len())
+		return out.String()
+	}
+	waitSettingsPublished(t)
+	half := pluginLabel + "=" + group + ",scale-half=yes"
+	parallel(t, nodeCount/2, func(i int) error {
+		_, err := cs.CoreV1().Nodes().Patch(ctx, fmt.Sprintf("scale-%05d", 2*i), types.MergePatchType, []byte(`{"metadata":{"labels":{"scale-half":"yes"}}}`), metav1.PatchOptions{})
+		return err
+	})
+	measure("enable", "-l", half, "--cpu-ratio", "2")
+	var r report.SavingsReport
+	if err := json.Unmarshal([]byte(measure("savings", "-l", pluginLabel+"="+group, "-o", "json")), &r); err != nil {
+		t.Fatal(err)
+	}
+	measure("savings", "-l", pluginLabel+"="+group, "--sort-by", "cpu-extra")
+	measure("preview", "-l", pluginLabel+"="+group)
+	if r.Total.Nodes != nodeCount || r.Total.Pods != podCount || r.Total.EnabledNodes != nodeCount/2 {
+		t.Errorf("report counts %d nodes, %d pods, %d enabled; want %d, %d, %d", r.Total.Nodes, r.Total.Pods, r.Total.EnabledNodes, nodeCount, podCount, nodeCount/2)
+	}
+	if got, want := r.Total.CPU.Extra.Value(), int64(8*(nodeCount/2)); got != want {
+		t.Errorf("extra cpu %d, want %d", got, want)
+	}
+}
+
+// parallel runs fn for 0..n-1 on 32 goroutines and fails the test on the first error.
+func parallel(t *testing.T, n int, fn func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i); err != nil {
+					select {
+					case errs <- fmt.Errorf("item %d: %w", i, err):
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
 }
