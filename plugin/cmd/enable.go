@@ -122,7 +122,7 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 		}
 	}
 	outcomes := optin.Enable(ctx, o.clients.Kube, optin.EnableConfig{Change: change, DryRun: o.dryRun, Plans: plans})
-	if err := o.print(outcomes); err != nil {
+	if err := printOutcomes(o.base, o.printer, outcomes); err != nil {
 		return err
 	}
 	return outcomeErrors(outcomes)
@@ -147,10 +147,6 @@ func (o *EnableOptions) warnMemory(plans []*preview.Plan) {
 		o.warn("MEMORY IS OVERCOMMITTED (x%s) on %s: memory cannot be throttled like cpu; when pods use what they were promised, the kernel OOM-kills them. Keep --memory-ratio 1 unless memory requests are known to be padded.",
 			r, listNodes(byRatio[r]))
 	}
-}
-
-func (o *EnableOptions) print(outcomes []optin.Outcome) error {
-	return printOutcomes(o.base, o.printer, outcomes)
 }
 
 // printOutcomes prints each node's outcome like kubectl label: "node/NAME message", or the

@@ -127,7 +127,7 @@ func webhookApplied(n *corev1.Node, want policy.Applied) (policy.Applied, string
 		}
 	}
 	if got.Policy != want.Policy || got.CPURatio != want.CPURatio || got.MemoryRatio != want.MemoryRatio {
-		return got, fmt.Sprintf("node/%s: the webhook applied %s, expected %s (do the plugin and the webhook run different versions?)",
+		return got, fmt.Sprintf("node/%s: the webhook applied %s where the plugin expected %s",
 			n.Name, ratioText(got.Policy, got.CPURatio, got.MemoryRatio), ratioText(want.Policy, want.CPURatio, want.MemoryRatio))
 	}
 	return got, ""

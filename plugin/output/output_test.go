@@ -1,0 +1,70 @@
+package output
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestTable(t *testing.T) {
+	var b bytes.Buffer
+	err := Table(&b, []string{"NODE", "CPU", "REASON"},
+		[][]string{{"a", "4", "static policy: cpu x2"}, {"node-long", "3500m", ""}},
+		[]string{"TOTAL", "7500m", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Like kubectl get: left-aligned, two spaces between columns, no borders, no trailing blanks.
+	want := "NODE       CPU    REASON\n" +
+		"a          4      static policy: cpu x2\n" +
+		"node-long  3500m\n" +
+		"TOTAL      7500m\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestEncode(t *testing.T) {
+	v := struct {
+		Kind  string `json:"kind"`
+		Count int    `json:"count"`
+	}{"X", 1}
+	for format, want := range map[string]string{
+		FormatJSON: "{\n    \"kind\": \"X\",\n    \"count\": 1\n}\n",
+		FormatYAML: "count: 1\nkind: X\n",
+	} {
+		var b bytes.Buffer
+		if err := Encode(&b, format, v); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, b.String()); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", format, diff)
+		}
+	}
+	if err := Encode(&bytes.Buffer{}, "xml", v); err == nil {
+		t.Error("xml accepted")
+	}
+}
+
+func TestQuantities(t *testing.T) {
+	for _, tc := range []struct {
+		name corev1.ResourceName
+		v    int64
+		want string
+	}{
+		{corev1.ResourceCPU, 4000, "+4"},
+		{corev1.ResourceCPU, -500, "-500m"},
+		{corev1.ResourceCPU, 0, "0"},
+		{corev1.ResourceMemory, 1 << 30, "+1Gi"},
+		{corev1.ResourceMemory, 1341826412, "+1341826412"},
+	} {
+		if got := Signed(tc.name, tc.v); got != tc.want {
+			t.Errorf("Signed(%s, %d) = %s, want %s", tc.name, tc.v, got, tc.want)
+		}
+	}
+	if got := Cell(corev1.ResourceList{}, corev1.ResourceCPU); got != None {
+		t.Errorf("missing cell %q", got)
+	}
+}
