@@ -33,13 +33,13 @@ func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[str
 	}
 	if len(nodes) <= perNodeListMax {
 		for _, n := range nodes {
-			err := eachPod(ctx, c, requests.ActivePodsFieldSelector(n), func(p *corev1.Pod) {
+			onNode := func(p *corev1.Pod) {
 				if p.Spec.NodeName == n {
 					add(loads, p)
 				}
-			},
-				func() { loads[n] = Load{} })
-			if err != nil {
+			}
+			reset := func() { loads[n] = Load{} }
+			if err := eachPod(ctx, c, requests.ActivePodsFieldSelector(n), onNode, reset); err != nil {
 				return nil, fmt.Errorf("cannot list the pods on node %q: %w", n, err)
 			}
 		}
