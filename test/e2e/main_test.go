@@ -94,7 +94,8 @@ func kubectl(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(*binDir, "kubectl"), append([]string{"--kubeconfig=" + env.Kubeconfig()}, args...)...)
+	// KUBECONFIG rather than --kubeconfig: kubectl refuses flags before a plugin's name.
+	cmd := exec.CommandContext(ctx, filepath.Join(*binDir, "kubectl"), args...)
 	cmd.Env = append(os.Environ(), "PATH="+*binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
