@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -110,10 +111,10 @@ func run(ctx context.Context, o *options) error {
 			go publishSettings(ctx, kube, o.webhookConfigName, o.settings, log)
 		}
 		if o.selfSignedSecret != "" {
-			tlsProvisioner, err = selfsigned.New(selfsigned.Config{
-				Client: kube, Namespace: o.namespace, SecretName: o.selfSignedSecret, ServiceName: o.serviceName,
-				WebhookConfigName: o.webhookConfigName, CertDir: o.certDir, Log: log,
-			})
+			c := o.selfSigned
+			c.Client, c.Namespace, c.SecretName, c.ServiceName = kube, o.namespace, o.selfSignedSecret, o.serviceName
+			c.WebhookConfigName, c.CertDir, c.Log = o.webhookConfigName, o.certDir, log
+			tlsProvisioner, err = selfsigned.New(c)
 			if err != nil {
 				return err
 			}
@@ -161,6 +162,11 @@ func run(ctx context.Context, o *options) error {
 	if o.metricsAddr != "0" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
+		if o.pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		}
 		go func() { errs <- wrap("metrics", serve(ctx, o.metricsAddr, mux)) }()
 	}
 

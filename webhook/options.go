@@ -10,6 +10,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
 )
 
 // options are the webhook's command-line flags, named as controller-runtime projects name them.
@@ -24,12 +25,14 @@ type options struct {
 	namespace         string
 	selfSignedSecret  string
 	serviceName       string
+	selfSigned        selfsigned.Config // hidden flags: rotation timing, shortened by e2e
 	settings          policy.Settings
 	metricsRefresh    time.Duration
 	logLevel          slog.Level
 	logFormat         string
 	version           bool
 	enableHTTP2       bool
+	pprof             bool
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -69,6 +72,13 @@ Flags:
 		"Secret in --namespace where the webhook keeps its own CA and serving certificate: created or reused at start-up, shared by all replicas, written to --cert-dir, its CA injected into --webhook-config-name, rotated before expiry. Empty: --cert-dir is filled by someone else (cert-manager, a mounted Secret).")
 	fs.StringVar(&o.serviceName, "service-name", "overcommit-webhook",
 		"The webhook's Service in --namespace; the self-signed serving certificate names <service>.<namespace>.svc.")
+	fs.DurationVar(&o.selfSigned.CAValidity, "self-signed-ca-validity", selfsigned.DefaultCAValidity, "Validity of a self-signed CA; it is rotated at 2/3 of it.")
+	fs.DurationVar(&o.selfSigned.CertValidity, "self-signed-cert-validity", selfsigned.DefaultCertValidity, "Validity of a self-signed serving certificate; it is renewed at 2/3 of it.")
+	fs.DurationVar(&o.selfSigned.Interval, "self-signed-check-interval", selfsigned.DefaultInterval, "How often each replica re-reads the certificate Secret.")
+	fs.DurationVar(&o.selfSigned.Propagation, "self-signed-propagation", selfsigned.DefaultPropagation, "How long each rotation step waits before the next relies on it.")
+	for _, f := range []string{"self-signed-ca-validity", "self-signed-cert-validity", "self-signed-check-interval", "self-signed-propagation"} {
+		_ = fs.MarkHidden(f) // the defaults are the product; tests shorten them
+	}
 	fs.Var(&o.settings.CPU.Default, "default-cpu-ratio", "CPU ratio for nodes without the overcommit.dev/cpu-ratio annotation.")
 	fs.Var(&o.settings.CPU.Max, "max-cpu-ratio", "Largest CPU ratio a node annotation may ask for; larger values are clamped.")
 	fs.Var(&o.settings.Memory.Default, "default-memory-ratio", "Memory ratio for nodes without the overcommit.dev/memory-ratio annotation (1 = no memory overcommit).")
@@ -79,6 +89,7 @@ Flags:
 		"Oldest NodeMetrics sample the usage policy trusts; older samples fall back to the raw allocatable.")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: debug, info, warn or error.")
 	fs.StringVar(&o.logFormat, "log-format", "json", "Log format: json or text.")
+	fs.BoolVar(&o.pprof, "pprof", false, "Serve Go profiles under /debug/pprof/ on the metrics address (for performance work; keep off in production).")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve HTTP/2 as well; off by default since the HTTP/2 Rapid Reset advisories.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 

@@ -325,6 +325,15 @@ func (c *Cluster) WebhookPID() int {
 	return c.webhook.proc.pid()
 }
 
+// WebhookMetricsAddr is the host:port of the webhook's metrics endpoint (and of /debug/pprof/
+// when it runs with --pprof).
+func (c *Cluster) WebhookMetricsAddr() string {
+	if c.webhook == nil {
+		return ""
+	}
+	return hostPort(c.webhook.metricsPort)
+}
+
 // WebhookMetrics returns the webhook's Prometheus metrics in text format.
 func (c *Cluster) WebhookMetrics(ctx context.Context) (string, error) {
 	if c.webhook == nil {

@@ -46,6 +46,7 @@ type options struct {
 	duration time.Duration
 	warmup   time.Duration
 	conns    int
+	profile  string
 }
 
 func main() {
@@ -56,6 +57,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration of each run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each run")
 	flag.IntVar(&o.conns, "conns", 8, "keep-alive connections (the apiserver pools connections per webhook)")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write the webhook's CPU profile of each measured run to FILE.<kind>.pprof")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -67,7 +69,7 @@ func main() {
 
 func run(ctx context.Context, o options) error {
 	c, err := cluster.Start(ctx, cluster.Options{BinDir: o.binDir, Log: os.Stderr,
-		Webhook: &cluster.WebhookOptions{Pods: true, Args: []string{"--log-level=warn"}}})
+		Webhook: &cluster.WebhookOptions{Pods: true, Args: []string{"--log-level=warn", "--pprof"}}})
 	if err != nil {
 		return err
 	}
@@ -111,7 +113,17 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
+		var profile chan error
+		if o.profile != "" {
+			profile = make(chan error, 1)
+			go func() { profile <- fetchProfile(ctx, c.WebhookMetricsAddr(), o.duration, o.profile+"."+kind+".pprof") }()
+		}
 		res := drive(ctx, client, base+path, body, o, o.duration, pid)
+		if profile != nil {
+			if err := <-profile; err != nil {
+				return err
+			}
+		}
 		after, err := readProc(pid)
 		if err != nil {
 			return err
@@ -296,6 +308,25 @@ func (r *result) print(w io.Writer, kind string, o options, size int, before, af
 	if e, ok := r.firstErr.Load().(error); ok {
 		fmt.Fprintf(w, "  first error %v\n", e)
 	}
+}
+
+// fetchProfile records the webhook's CPU profile for d (it serves pprof with --pprof).
+func fetchProfile(ctx context.Context, addr string, d time.Duration, file string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching the webhook's profile: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetching the webhook's profile: HTTP %d %v", resp.StatusCode, err)
+	}
+	return os.WriteFile(file, data, 0o644)
 }
 
 type procStat struct {

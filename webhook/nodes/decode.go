@@ -1,15 +1,17 @@
 package nodes
 
 import (
+	"bytes"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/webhook/jsonscan"
 )
 
-// node is the part of a Node the policy reads. Decoding only these fields skips the images,
+// node is the part of a Node the policy reads (only overcommit's own labels and annotations). Decoding only these fields skips the images,
 // conditions and everything else that makes up most of a Node's bytes.
 type node struct {
 	Name        string
@@ -36,9 +38,12 @@ func decodeNode(data []byte) (node, error) {
 				case "name":
 					n.Name = s.String()
 				case "labels":
-					n.Labels = readStringMap(s)
+					// Only the opt-in label matters; a node's other labels are not kept.
+					n.Labels = readStringMap(s, func(k []byte) bool { return string(k) == names.EnabledLabel })
 				case "annotations":
-					n.Annotations = readStringMap(s)
+					// Only overcommit's own annotations are read; the map still exists (empty)
+					// when the node has annotations, so the patch adds to it rather than creating it.
+					n.Annotations = readStringMap(s, func(k []byte) bool { return bytes.HasPrefix(k, prefix) })
 				default:
 					s.Skip()
 				}
@@ -64,13 +69,22 @@ func decodeNode(data []byte) (node, error) {
 	return n, nil
 }
 
-// readStringMap reads a map of strings; null reads as nil, {} as an empty map.
-func readStringMap(s *jsonscan.Scanner) map[string]string {
+var prefix = []byte(names.Prefix)
+
+// readStringMap reads the members of a map of strings that keep selects; null reads as nil, an
+// object as a non-nil map even when nothing is kept.
+func readStringMap(s *jsonscan.Scanner, keep func(key []byte) bool) map[string]string {
 	if s.Null() {
 		return nil
 	}
 	m := map[string]string{}
-	s.Object(func(k []byte) { m[string(k)] = s.String() })
+	s.Object(func(k []byte) {
+		if keep(k) {
+			m[string(k)] = s.String()
+		} else {
+			s.Skip()
+		}
+	})
 	return m
 }
 

@@ -387,3 +387,18 @@ func TestHandlerPanicAllows(t *testing.T) {
 		t.Errorf("panic outcome = %v, want 1", c)
 	}
 }
+
+// A node whose annotations are all someone else's: they are not decoded, but the patch must add
+// ours next to them rather than replace the map.
+func TestHandlerKeepsForeignAnnotations(t *testing.T) {
+	f := newFixture(t, nil)
+	in := testNode(optIn, map[string]string{"node.alpha.kubernetes.io/ttl": "0"})
+	in.Labels["topology.kubernetes.io/zone"] = "a"
+	got := apply(t, in, f.send(t, review(t, in, admissionv1.Update, "system:node:worker-1", false)))
+	if got.Annotations["node.alpha.kubernetes.io/ttl"] != "0" || got.Annotations[names.RawAnnotation] == "" {
+		t.Errorf("annotations = %v", got.Annotations)
+	}
+	if got.Labels["topology.kubernetes.io/zone"] != "a" || qty(got.Status.Allocatable, "cpu") != "5850m" {
+		t.Errorf("labels %v, cpu %s", got.Labels, qty(got.Status.Allocatable, "cpu"))
+	}
+}
