@@ -181,8 +181,11 @@ func measureScale(ctx context.Context, c *cluster.Cluster, o options) error {
 	ready := time.Since(t0)
 	var synced time.Duration
 	for {
+		// Count the pods in the cache rather than trusting the synced flag alone: the number is
+		// what the memory figure below is about.
 		m, err := c.WebhookMetrics(ctx)
-		if err == nil && strings.Contains(m, "overcommit_usage_pod_cache_synced 1") {
+		if err == nil && strings.Contains(m, "overcommit_usage_pod_cache_synced 1") &&
+			strings.Contains(m, fmt.Sprintf("overcommit_usage_pod_cache_pods %d\n", o.pods)) {
 			synced = time.Since(t0)
 			break
 		}
