@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -280,8 +281,9 @@ type webhookProc struct {
 }
 
 // startWebhook runs the webhook with the arguments of deploy/overlays/self-signed's Deployment,
-// bound to loopback ports instead of the container's and with a cert dir of its own.
-func startWebhook(t *testing.T, name, kubeconfig string, port int) *webhookProc {
+// bound to loopback ports instead of the container's and with a cert dir of its own; extra flags
+// come last and win.
+func startWebhook(t *testing.T, name, kubeconfig string, port int, extra ...string) *webhookProc {
 	t.Helper()
 	objs, err := rendered(deploy.OverlaySelfSigned)
 	if err != nil {
@@ -311,7 +313,7 @@ func startWebhook(t *testing.T, name, kubeconfig string, port int) *webhookProc 
 	if len(override) > 0 {
 		t.Fatalf("the Deployment's args %q lack %v", args, override)
 	}
-	args = append(args, "--host=127.0.0.1", "--kubeconfig="+kubeconfig, "--log-format=text")
+	args = append(append(args, "--host=127.0.0.1", "--kubeconfig="+kubeconfig, "--log-format=text"), extra...)
 	f, err := os.Create(p.logFile)
 	if err != nil {
 		t.Fatal(err)
@@ -371,15 +373,15 @@ func (p *webhookProc) waitReady(t *testing.T) {
 	})
 }
 
-// served returns the certificate the webhook presents, verified against bundle for the name the
-// apiserver checks.
-func (p *webhookProc) served(bundle []byte) (*x509.Certificate, error) {
+// served returns the certificate the webhook presents, verified against bundle for name (what the
+// apiserver checks: <service>.<namespace>.svc).
+func (p *webhookProc) served(bundle []byte, name string) (*x509.Certificate, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(bundle) {
 		return nil, errors.New("empty caBundle")
 	}
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(p.port),
-		&tls.Config{RootCAs: pool, ServerName: verifiedName, MinVersion: tls.VersionTLS12})
+		&tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		return nil, err
 	}
@@ -495,7 +497,7 @@ func TestSelfSignedBootstrap(t *testing.T) {
 	}
 	block, _ := pem.Decode(s.Data[selfsigned.KeyCert])
 	for name, p := range map[string]*webhookProc{"a": a, "b": b} {
-		leaf, err := p.served(bundle)
+		leaf, err := p.served(bundle, verifiedName)
 		if err != nil {
 			t.Fatalf("replica %s: TLS with the Secret's CA: %v", name, err)
 		}
@@ -532,7 +534,7 @@ func TestSelfSignedBootstrap(t *testing.T) {
 	if strings.Contains(a2.log(t), "updated the webhook's certificates") {
 		t.Error("a restarted replica rewrote the Secret instead of reusing it")
 	}
-	if leaf, err := a2.served(bundle); err != nil || !bytes.Equal(leaf.Raw, block.Bytes) {
+	if leaf, err := a2.served(bundle, verifiedName); err != nil || !bytes.Equal(leaf.Raw, block.Bytes) {
 		t.Errorf("the restarted replica does not serve the Secret's certificate: %v", err)
 	}
 
@@ -543,14 +545,15 @@ func TestSelfSignedBootstrap(t *testing.T) {
 	}
 }
 
-// waitCalled dry-runs the creation of an opted-in node until the apiserver returns it mutated,
-// and checks that p answered.
+// waitCalled dry-runs the creation of an opted-in node until the apiserver returns it mutated
+// by p (p counts one more node review): a changed registration takes effect a moment later.
 func waitCalled(t *testing.T, p *webhookProc) {
 	t.Helper()
 	node := cluster.KwokNode("selfsigned-probe", "1", "1Gi")
 	node.Labels[names.EnabledLabel] = names.EnabledValue
 	delete(node.Annotations, cluster.KwokNodeAnnotation)
 	eventually(t, 30*time.Second, "the apiserver calling the webhook on port "+strconv.Itoa(p.port), func() error {
+		before := p.nodeReviews(t)
 		got, err := kube(t).CoreV1().Nodes().Create(context.Background(), node, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
 			return err
@@ -558,17 +561,30 @@ func waitCalled(t *testing.T, p *webhookProc) {
 		if _, ok := got.Annotations[names.AppliedAnnotation]; !ok {
 			return fmt.Errorf("node came back without %s", names.AppliedAnnotation)
 		}
+		if p.nodeReviews(t) == before {
+			return errors.New("mutated, but not by this replica")
+		}
 		return nil
 	})
+}
+
+var nodeReviewsMetric = regexp.MustCompile(`(?m)^overcommit_webhook_requests_total\{[^}]*webhook="node"[^}]*\} (\d+)$`)
+
+// nodeReviews is how many node reviews the webhook has answered.
+func (p *webhookProc) nodeReviews(t *testing.T) int {
+	t.Helper()
 	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(p.metrics) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if !regexp.MustCompile(`overcommit_webhook_requests_total\{[^}]*webhook="node"[^}]*\} [1-9]`).Match(body) {
-		t.Errorf("the webhook on port %d counted no node review", p.port)
+	n := 0
+	for _, m := range nodeReviewsMetric.FindAllSubmatch(body, -1) {
+		v, _ := strconv.Atoi(string(m[1]))
+		n += v
 	}
+	return n
 }
 
 // pointAt makes the registered webhooks call the given loopback port.
@@ -661,3 +677,114 @@ spec:
                   kind: {type: string}
                   group: {type: string}
 `
+
+// TestSelfSignedRotation runs the self-signed provisioning with its timing shortened (a CA of 3
+// minutes, serving certificates of 90 s, checks every 2 s) through serving renewals and a full CA
+// rotation, while the real apiserver calls the webhook twice a second and a second replica is
+// dialled with the live caBundle: not one call may fail. It uses its own namespace, Service,
+// Secret and webhook configuration (admin credentials: the RBAC of deploy/ names the install's),
+// so it runs in parallel with the rest of the suite.
+func TestSelfSignedRotation(t *testing.T) {
+	t.Parallel()
+	const (
+		ns      = "overcommit-rotation"
+		svc     = "rotation-webhook"
+		secret  = "rotation-tls"
+		mwcName = "overcommit-rotation-e2e"
+		label   = "e2e.overcommit.dev/rotation"
+	)
+	ctx := context.Background()
+	cs := kube(t)
+	ports := freePorts(t, 2)
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), mwcName, metav1.DeleteOptions{})
+		_ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	if _, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: svc},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "localhost",
+			Ports: []corev1.ServicePort{{Name: "https", Port: int32(ports[0])}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secret}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The install's node webhook, pointed at this test's Service and limited to its nodes.
+	w := cluster.WebhookConfiguration(cluster.WebhookConfig{Port: int32(ports[0])}).Webhooks[0]
+	w.Name = "nodes.rotation.e2e.overcommit.dev"
+	w.ClientConfig.Service.Namespace, w.ClientConfig.Service.Name = ns, svc
+	w.ObjectSelector.MatchLabels[label] = "true"
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: mwcName},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{w}}
+	if _, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	flags := []string{"--namespace=" + ns, "--self-signed-secret=" + secret, "--service-name=" + svc, "--webhook-config-name=" + mwcName,
+		"--self-signed-ca-validity=3m", "--self-signed-cert-validity=90s", "--self-signed-check-interval=2s", "--self-signed-propagation=30s"}
+	a := startWebhook(t, "rotation-a", env.Kubeconfig(), ports[0], flags...)
+	b := startWebhook(t, "rotation-b", env.Kubeconfig(), ports[1], flags...)
+	a.waitReady(t)
+	b.waitReady(t)
+
+	node := cluster.KwokNode("rotation-probe", "2", "1Gi")
+	node.Labels[names.EnabledLabel], node.Labels[label] = names.EnabledValue, "true"
+	delete(node.Annotations, cluster.KwokNodeAnnotation)
+	cas, servings := map[string]bool{}, map[string]bool{}
+	stagedSeen, calls, failures := false, 0, 0
+	begin := time.Now()
+	for deadline := begin.Add(5 * time.Minute); ; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no full CA rotation within 5 minutes (CAs seen: %d, staged seen: %v)", len(cas), stagedSeen)
+		}
+		s, err := cs.CoreV1().Secrets(ns).Get(ctx, secret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cas[string(s.Data[selfsigned.KeyCACert])] = true
+		servings[string(s.Data[selfsigned.KeyCert])] = true
+		stagedSeen = stagedSeen || len(s.Data[selfsigned.KeyNextCACert]) > 0
+		rotated := len(cas) >= 2 && stagedSeen && len(s.Data[selfsigned.KeyNextCACert]) == 0 && len(s.Data[selfsigned.KeyPreviousCACert]) == 0
+		if rotated && len(servings) >= 3 {
+			break
+		}
+
+		// The apiserver calls replica a through the Service...
+		before := a.nodeReviews(t)
+		if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Fatalf("dry-run create: %v", err)
+		}
+		calls++
+		if a.nodeReviews(t) == before {
+			failures++
+			t.Errorf("%s: the apiserver could not call replica a (failurePolicy Ignore hid it)", time.Since(begin).Round(time.Second))
+		}
+		// ... and replica b serves a certificate that the live caBundle trusts.
+		live, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, mwcName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.served(live.Webhooks[0].ClientConfig.CABundle, svc+"."+ns+".svc"); err != nil {
+			failures++
+			t.Errorf("%s: replica b not trusted by the caBundle: %v", time.Since(begin).Round(time.Second), err)
+		}
+		if failures > 5 {
+			t.FailNow()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("%d apiserver calls over %s: %d CAs, %d serving certificates, no failure", calls, time.Since(begin).Round(time.Second), len(cas), len(servings))
+	logs := a.log(t) + b.log(t)
+	for _, want := range []string{selfsigned.ReasonIssueServing, selfsigned.ReasonStageCA, selfsigned.ReasonPromoteCA, selfsigned.ReasonDropPrevious} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no %s in the replicas' logs", want)
+		}
+	}
+	if strings.Contains(logs, "level=ERROR") {
+		t.Error("the replicas logged errors")
+	}
+}

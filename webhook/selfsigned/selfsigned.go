@@ -28,7 +28,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/overcommit-dev/overcommit/webhook/certs"
 )
 
 // Defaults of Config.
@@ -37,6 +36,9 @@ const (
 	DefaultCertValidity = 365 * 24 * time.Hour
 	DefaultInterval     = time.Minute
 	DefaultPropagation  = 10 * time.Minute
+	// MinPropagation leaves room for the webhook server's certificate watcher, which also polls
+	// the cert dir every 10 s.
+	MinPropagation = 30 * time.Second
 )
 
 // FieldManager names the webhook's writes in managedFields.
@@ -64,7 +66,7 @@ type Config struct {
 	// Propagation is how long each rotation step waits before the next relies on it: a new CA
 	// is in the caBundle that long before it signs, and a new serving certificate is out that
 	// long before the CA that signed the previous one leaves the bundle. At least 2×Interval, so
-	// every replica has re-read the Secret in between.
+	// every replica has re-read the Secret in between, and MinPropagation.
 	Propagation time.Duration
 
 	Log *slog.Logger
@@ -105,8 +107,8 @@ func New(cfg Config) (*Provisioner, error) {
 	if cfg.Propagation == 0 {
 		cfg.Propagation = DefaultPropagation
 	}
-	if cfg.Propagation < 2*cfg.Interval {
-		return nil, fmt.Errorf("selfsigned: propagation %s must be at least twice the interval %s", cfg.Propagation, cfg.Interval)
+	if cfg.Propagation < 2*cfg.Interval || cfg.Propagation < MinPropagation {
+		return nil, fmt.Errorf("selfsigned: propagation %s must be at least twice the interval %s and at least %s", cfg.Propagation, cfg.Interval, MinPropagation)
 	}
 	if cfg.CertValidity > cfg.CAValidity {
 		return nil, fmt.Errorf("selfsigned: certificate validity %s exceeds the CA's %s", cfg.CertValidity, cfg.CAValidity)
@@ -315,12 +317,66 @@ func (p *Provisioner) writeCertDir(data map[string][]byte) error {
 	if errC == nil && errK == nil && bytes.Equal(onDisk, data[KeyCert]) && bytes.Equal(keyOnDisk, data[KeyKey]) {
 		return nil
 	}
-	kp := &certs.KeyPair{CertPEM: data[KeyCert], KeyPEM: data[KeyKey]}
-	if err := kp.WriteDir(p.cfg.CertDir); err != nil {
+	if err := writePair(p.cfg.CertDir, data[KeyCert], data[KeyKey]); err != nil {
 		return fmt.Errorf("writing the serving certificate to %s: %w", p.cfg.CertDir, err)
 	}
 	p.cfg.Log.Info("serving certificate written", "certDir", p.cfg.CertDir, "notAfter", notAfter(data[KeyCert]))
 	return nil
+}
+
+// dataLink is the symlink through which tls.crt and tls.key point at the current pair.
+const dataLink = "..data"
+
+// writePair replaces tls.crt and tls.key together, the way the kubelet updates a mounted Secret:
+// the pair goes into a new directory, and renaming one symlink (..data) switches both names at
+// once. Writing the two files one after the other would let the server's certificate watcher
+// read a new certificate with the old key (it logs an error and keeps the old pair until the
+// next event).
+func writePair(dir string, certPEM, keyPEM []byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	version, err := os.MkdirTemp(dir, "..pair-")
+	if err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{KeyCert: certPEM, KeyKey: keyPEM} {
+		if err := os.WriteFile(filepath.Join(version, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	old, _ := os.Readlink(filepath.Join(dir, dataLink))
+	if err := replaceSymlink(filepath.Join(dir, dataLink), filepath.Base(version)); err != nil {
+		return err
+	}
+	// The visible names point through ..data; made once (also replacing plain files that an
+	// earlier writer left).
+	for _, name := range []string{KeyCert, KeyKey} {
+		target := filepath.Join(dataLink, name)
+		if cur, err := os.Readlink(filepath.Join(dir, name)); err == nil && cur == target {
+			continue
+		}
+		if err := replaceSymlink(filepath.Join(dir, name), target); err != nil {
+			return err
+		}
+	}
+	if old != "" && old != filepath.Base(version) {
+		// Removing the old pair also wakes the watcher, which watches the files it resolved.
+		if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replaceSymlink points path at target atomically (rename over the old entry).
+func replaceSymlink(path, target string) error {
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func (p *Provisioner) logChange(reasons []string, data map[string][]byte) {

@@ -3,6 +3,7 @@ package selfsigned
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -336,6 +337,34 @@ func TestNewValidates(t *testing.T) {
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: New succeeded", name)
+		}
+	}
+}
+
+// TestWritePair: tls.crt and tls.key always name the same pair (one symlink switch), old pairs are
+// removed, and plain files an earlier writer left are replaced.
+func TestWritePair(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, KeyCert), []byte("plain"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		crt, key := []byte(fmt.Sprintf("cert %d", i)), []byte(fmt.Sprintf("key %d", i))
+		if err := writePair(dir, crt, key); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range map[string][]byte{KeyCert: crt, KeyKey: key} {
+			got, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("pass %d: %s = %q, %v; want %q", i, name, got, err, want)
+			}
+			if target, err := os.Readlink(filepath.Join(dir, name)); err != nil || target != filepath.Join(dataLink, name) {
+				t.Errorf("pass %d: %s links to %q (%v)", i, name, target, err)
+			}
+		}
+		pairs, _ := filepath.Glob(filepath.Join(dir, "..pair-*"))
+		if len(pairs) != 1 {
+			t.Errorf("pass %d: %d pair directories, want 1", i, len(pairs))
 		}
 	}
 }
