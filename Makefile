@@ -2,7 +2,10 @@
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Evaluated once: every binary and archive of one make run carries the same version.
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
 LDFLAGS := -X github.com/overcommit-dev/overcommit/shared/version.Version=$(VERSION)
 BIN := $(CURDIR)/bin
 GO ?= go
