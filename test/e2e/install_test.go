@@ -678,8 +678,8 @@ spec:
                   group: {type: string}
 `
 
-// TestSelfSignedRotation runs the self-signed provisioning with its timing shortened (a CA of 2
-// minutes, serving certificates of 60 s, checks every 2 s) through serving renewals and a full CA
+// TestSelfSignedRotation runs the self-signed provisioning with its timing shortened (a CA of 3
+// minutes, serving certificates of 90 s, checks every 2 s) through serving renewals and a full CA
 // rotation, while the real apiserver calls the webhook twice a second and a second replica is
 // dialled with the live caBundle: not one call may fail. It uses its own namespace, Service,
 // Secret and webhook configuration (admin credentials: the RBAC of deploy/ names the install's),
@@ -725,7 +725,7 @@ func TestSelfSignedRotation(t *testing.T) {
 	}
 
 	flags := []string{"--namespace=" + ns, "--self-signed-secret=" + secret, "--service-name=" + svc, "--webhook-config-name=" + mwcName,
-		"--self-signed-ca-validity=2m", "--self-signed-cert-validity=60s", "--self-signed-check-interval=2s", "--self-signed-propagation=30s"}
+		"--self-signed-ca-validity=3m", "--self-signed-cert-validity=90s", "--self-signed-check-interval=2s", "--self-signed-propagation=30s"}
 	a := startWebhook(t, "rotation-a", env.Kubeconfig(), ports[0], flags...)
 	b := startWebhook(t, "rotation-b", env.Kubeconfig(), ports[1], flags...)
 	a.waitReady(t)
