@@ -37,7 +37,11 @@ const WarningPrefix = "overcommit: "
 
 // Handle implements admission.Handler.
 func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.Response {
-	h.Log.DebugContext(ctx, "node review", "node", req.Name, "writer", req.UserInfo.Username, "operation", req.Operation)
+	// Checked first: the arguments would be boxed into interfaces on every review otherwise.
+	debug := h.Log.Enabled(ctx, slog.LevelDebug)
+	if debug {
+		h.Log.DebugContext(ctx, "node review", "node", req.Name, "writer", req.UserInfo.Username, "operation", req.Operation)
+	}
 	if req.Kind.Group != "" || req.Kind.Kind != "Node" {
 		return h.failOpen(req, "unexpected", fmt.Sprintf("expected a Node, got %s; check the webhook's rules", req.Kind.String()))
 	}
@@ -85,8 +89,10 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 	if len(ops) > 0 && !req.IsDryRun() {
 		h.Metrics.patched.WithLabelValues(res.Applied.Policy).Inc()
 	}
-	h.Log.Debug("node reviewed", "node", in.Node.Name, "writer", in.Writer, "operation", req.Operation,
-		"ops", len(ops), "reason", res.Reason, "warnings", res.Warnings, "dryRun", req.IsDryRun())
+	if debug {
+		h.Log.Debug("node reviewed", "node", in.Node.Name, "writer", in.Writer, "operation", req.Operation,
+			"ops", len(ops), "reason", res.Reason, "warnings", res.Warnings, "dryRun", req.IsDryRun())
+	}
 	return admission.Patched(patch, warnings...)
 }
 
