@@ -194,10 +194,12 @@ func checkEnv(field string, env []corev1.EnvVar, add func(string, ...any)) {
 // Requested returns the template names a pod asks for in its inject annotation, in order,
 // without blanks or repeats.
 func Requested(annotations map[string]string) []string {
-	raw, ok := annotations[names.SidecarInjectAnnotation]
-	if !ok {
-		return nil
-	}
+	return ParseRequested(annotations[names.SidecarInjectAnnotation])
+}
+
+// ParseRequested reads the value of the inject annotation: template names, comma separated,
+// without duplicates.
+func ParseRequested(raw string) []string {
 	var out []string
 	for _, n := range strings.Split(raw, ",") {
 		n = strings.TrimSpace(n)

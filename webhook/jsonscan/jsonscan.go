@@ -137,6 +137,50 @@ func (s *Scanner) Object(f func(key []byte)) {
 	}
 }
 
+// Array calls f for each element of an array; f must consume the element (read it or Skip it).
+// A null array is empty.
+func (s *Scanner) Array(f func()) {
+	switch s.Peek() {
+	case 'n':
+		s.literal("null")
+		return
+	case '[':
+		s.pos++
+	default:
+		s.fail("expected an array")
+		return
+	}
+	if !s.enter() {
+		return
+	}
+	defer s.leave()
+	if s.Peek() == ']' {
+		s.pos++
+		return
+	}
+	for s.err == nil {
+		before := s.pos
+		f()
+		if s.err != nil {
+			return
+		}
+		if s.pos == before {
+			s.fail("array element was not consumed")
+			return
+		}
+		switch s.Peek() {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return
+		default:
+			s.fail("expected ',' or ']' in an array")
+			return
+		}
+	}
+}
+
 // String reads a string value (unescaped). Anything else is an error.
 func (s *Scanner) String() string {
 	if s.Peek() != '"' {
@@ -165,6 +209,18 @@ func (s *Scanner) Raw() []byte {
 	s.Peek()
 	start := s.pos
 	s.Skip()
+	if s.err != nil {
+		return nil
+	}
+	return s.data[start:s.pos]
+}
+
+// Capture runs f, which must consume one value, and returns that value's bytes (a sub-slice):
+// a caller can read some members of an object and still keep the whole of it.
+func (s *Scanner) Capture(f func()) []byte {
+	s.Peek()
+	start := s.pos
+	f()
 	if s.err != nil {
 		return nil
 	}

@@ -18,13 +18,17 @@ func collect(s *Scanner) any {
 		return m
 	case '"':
 		return s.String()
+	case '[':
+		a := []any{}
+		s.Array(func() { a = append(a, collect(s)) })
+		return a
 	case 't', 'f':
 		return s.Bool()
 	case 'n':
 		s.Null()
 		return nil
 	default:
-		return json.RawMessage(s.Raw()) // numbers and arrays stay raw
+		return json.RawMessage(s.Raw()) // numbers stay raw
 	}
 }
 
@@ -39,8 +43,10 @@ func TestScanner(t *testing.T) {
 			want: map[string]any{"a": "x", "b": true, "c": nil, "d": map[string]any{"e": "f"}}},
 		{name: "escapes", in: `{"a\/b": "line\nnext \u00e9 \"q\""}`, want: map[string]any{"a/b": "line\nnext é \"q\""}},
 		{name: "empty", in: `{}`, want: map[string]any{}},
-		{name: "raw array and number", in: `{"x": [1, {"y": [true, null, "z"]}, -2.5e3], "n": 42}`,
-			want: map[string]any{"x": json.RawMessage(`[1, {"y": [true, null, "z"]}, -2.5e3]`), "n": json.RawMessage(`42`)}},
+		{name: "arrays and numbers", in: `{"x": [1, {"y": [true, null, "z"]}, -2.5e3], "n": 42, "e": [ ]}`,
+			want: map[string]any{"x": []any{json.RawMessage(`1`), map[string]any{"y": []any{true, nil, "z"}}, json.RawMessage(`-2.5e3`)},
+				"n": json.RawMessage(`42`), "e": []any{}}},
+		{name: "unconsumed array element", in: `{"a": [1,]}`, wantErr: "expected"},
 		{name: "trailing data", in: `{} x`, wantErr: "unexpected data after the document"},
 		{name: "unterminated string", in: `{"a": "b`, wantErr: "unterminated string"},
 		{name: "missing colon", in: `{"a" "b"}`, wantErr: "expected ':'"},
@@ -144,4 +150,31 @@ func normalize(v any) any {
 		return out
 	}
 	return v
+}
+
+func TestCapture(t *testing.T) {
+	s := New([]byte(`{"v": [ {"name": "a", "x": [1]} , {"name": "b"}]}`))
+	var names, raws []string
+	s.Object(func([]byte) {
+		s.Array(func() {
+			raws = append(raws, string(s.Capture(func() {
+				s.Object(func(k []byte) {
+					if string(k) == "name" {
+						names = append(names, s.String())
+					} else {
+						s.Skip()
+					}
+				})
+			})))
+		})
+	})
+	if err := s.End(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, names); diff != "" {
+		t.Errorf("names (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{`{"name": "a", "x": [1]}`, `{"name": "b"}`}, raws); diff != "" {
+		t.Errorf("captured (-want +got):\n%s", diff)
+	}
 }

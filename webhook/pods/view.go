@@ -1,0 +1,135 @@
+package pods
+
+import (
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/sidecar"
+	"github.com/overcommit-dev/overcommit/webhook/jsonscan"
+)
+
+// podID names a pod in messages; controllers' pods have only a generateName at this point.
+type podID struct{ name, generateName string }
+
+func (id podID) in(ns string) string {
+	name := id.name
+	if name == "" && id.generateName != "" {
+		name = id.generateName + "*"
+	}
+	return ns + "/" + name
+}
+
+// readView reads what injection needs out of the pod's JSON, in one pass that skips the rest
+// (images, probes, resources, managedFields) without decoding it. A volume is kept as its JSON
+// and decoded only if a template brings one of the same name.
+func readView(raw []byte) (*sidecar.PodView, podID, error) {
+	v := &sidecar.PodView{}
+	var id podID
+	sc := jsonscan.New(raw)
+	sc.Object(func(key []byte) {
+		switch string(key) {
+		case "metadata":
+			sc.Object(func(key []byte) {
+				switch string(key) {
+				case "name":
+					id.name = str(sc)
+				case "generateName":
+					id.generateName = str(sc)
+				case "annotations":
+					sc.Object(func(key []byte) {
+						v.Annotations++
+						switch string(key) {
+						case names.SidecarInjectAnnotation:
+							v.Inject = str(sc)
+						case names.SidecarStatusAnnotation:
+							v.Status = str(sc)
+						default:
+							sc.Skip()
+						}
+					})
+				default:
+					sc.Skip()
+				}
+			})
+		case "spec":
+			readSpec(sc, v)
+		default:
+			sc.Skip()
+		}
+	})
+	return v, id, sc.End()
+}
+
+func readSpec(sc *jsonscan.Scanner, v *sidecar.PodView) {
+	sc.Object(func(key []byte) {
+		switch string(key) {
+		case "hostNetwork":
+			v.HostNetwork = !sc.Null() && sc.Bool()
+		case "containers":
+			sc.Array(func() { v.Containers = append(v.Containers, readContainer(sc)) })
+		case "initContainers":
+			sc.Array(func() { v.InitContainers = append(v.InitContainers, nameOf(sc)) })
+		case "ephemeralContainers":
+			sc.Array(func() { v.EphemeralContainers = append(v.EphemeralContainers, nameOf(sc)) })
+		case "imagePullSecrets":
+			sc.Array(func() { v.ImagePullSecrets = append(v.ImagePullSecrets, nameOf(sc)) })
+		case "volumes":
+			sc.Array(func() {
+				var name string
+				raw := sc.Capture(func() { name = nameOf(sc) })
+				v.Volumes = append(v.Volumes, sidecar.VolumeView{Name: name, JSON: raw})
+			})
+		default:
+			sc.Skip()
+		}
+	})
+}
+
+func readContainer(sc *jsonscan.Scanner) sidecar.ContainerView {
+	var c sidecar.ContainerView
+	sc.Object(func(key []byte) {
+		switch string(key) {
+		case "name":
+			c.Name = str(sc)
+		case "env":
+			sc.Array(func() { c.Env = append(c.Env, nameOf(sc)) })
+		case "volumeMounts":
+			sc.Array(func() {
+				var m sidecar.MountView
+				sc.Object(func(key []byte) {
+					switch string(key) {
+					case "name":
+						m.Name = str(sc)
+					case "mountPath":
+						m.MountPath = str(sc)
+					default:
+						sc.Skip()
+					}
+				})
+				c.Mounts = append(c.Mounts, m)
+			})
+		default:
+			sc.Skip()
+		}
+	})
+	return c
+}
+
+// nameOf reads an object's "name" member and skips the rest of it.
+func nameOf(sc *jsonscan.Scanner) string {
+	var name string
+	sc.Object(func(key []byte) {
+		if string(key) == "name" {
+			name = str(sc)
+		} else {
+			sc.Skip()
+		}
+	})
+	return name
+}
+
+// str reads a string; null reads as "", as it decodes into a Go string.
+func str(sc *jsonscan.Scanner) string {
+	if sc.Null() {
+		return ""
+	}
+	return sc.String()
+}
