@@ -5,105 +5,172 @@ package usage
 
 import (
 	"context"
-	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/overcommit-dev/overcommit/shared/requests"
 )
 
-// podRequests is all the cache keeps of a pod: its identity, node and effective requests. A full
-// Pod is tens of kilobytes; this is about two hundred bytes, which is what lets one replica hold
-// 150,000 pods.
-type podRequests struct {
-	metav1.TypeMeta
-	metav1.ObjectMeta
-	NodeName string
-	Requests requests.Amount
+// podRecord is all the cache keeps of a pod: its store key, its node and its effective requests,
+// 48 bytes plus the key. A decoded Pod is kilobytes and even a bare ObjectMeta is a few hundred
+// bytes; at 150,000 pods that difference is most of the webhook's memory.
+type podRecord struct {
+	key  string // namespace/name, as cache.MetaNamespaceKeyFunc makes it
+	node string // the node's sum's copy of the name once the node has one: one copy per node
+	req  requests.Amount
 }
 
-func (p *podRequests) DeepCopyObject() runtime.Object {
-	out := *p
-	p.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
-	return &out
+// GetObjectMeta lets the informer's store key the record (meta.Accessor accepts an
+// ObjectMetaAccessor). It is called once or twice per event; the ObjectMeta is not kept.
+func (p *podRecord) GetObjectMeta() metav1.Object {
+	ns, name, _ := cache.SplitMetaNamespaceKey(p.key)
+	return &metav1.ObjectMeta{Namespace: ns, Name: name}
 }
 
-func (p *podRequests) GetObjectKind() schema.ObjectKind { return &p.TypeMeta }
+// nodeSum is the running total of the pods bound to one node.
+type nodeSum struct {
+	name string // the copy of the name that records share
+	sum  requests.Amount
+	pods int
+}
 
-// stripPod is the informer's transform: it runs before an object enters the cache.
-func stripPod(obj any) (any, error) {
+// podCache sums the requests of non-terminal pods bound to each node. The event handler, which
+// the informer calls synchronously as it applies each change to its store, keeps the record each
+// pod contributed and the per-node sums, so a lookup is one map read and the sums are complete
+// when the informer reports synced. The handler keys on the pod, not on the objects it is handed:
+// a deletion carries the pod's final state, whose requests may differ from what was added (a pod
+// leaves the watch as a deletion when it turns terminal, with its new status), and it is what
+// was added that must be subtracted.
+type podCache struct {
+	controller cache.Controller
+
+	mu    sync.RWMutex
+	byKey map[string]*podRecord // what each pod added to its node's sum
+	nodes map[string]*nodeSum
+}
+
+// stripPod is the informer's transform: it runs before an object enters the cache (and, for the
+// streamed initial list, as each object arrives), so whole pods are never held.
+func (c *podCache) stripPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil // tombstones and already stripped objects
 	}
-	return &podRequests{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            pod.Name,
-			Namespace:       pod.Namespace,
-			UID:             pod.UID,
-			ResourceVersion: pod.ResourceVersion,
-		},
-		NodeName: pod.Spec.NodeName,
-		Requests: requests.Pod(pod),
-	}, nil
-}
-
-const byNode = "node"
-
-func nodeIndex(obj any) ([]string, error) {
-	p, ok := obj.(*podRequests)
-	if !ok {
-		return nil, fmt.Errorf("unexpected object %T in pod cache", obj)
+	node := pod.Spec.NodeName
+	c.mu.RLock()
+	if n := c.nodes[node]; n != nil {
+		node = n.name // drop the decoded copy of the name
 	}
-	return []string{p.NodeName}, nil
+	c.mu.RUnlock()
+	return &podRecord{key: pod.Namespace + "/" + pod.Name, node: node, req: requests.Pod(pod)}, nil
 }
 
-// podCache sums the requests of non-terminal pods bound to each node.
-type podCache struct {
-	informer cache.SharedIndexInformer
+func (c *podCache) add(obj any) {
+	p, ok := obj.(*podRecord)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Replace what the pod added before, if anything, under one lock: a reader never sees a sum
+	// without the pod in it.
+	c.subtractLocked(p.key)
+	n := c.nodes[p.node]
+	if n == nil {
+		n = &nodeSum{name: p.node}
+		c.nodes[p.node] = n
+	}
+	n.sum = n.sum.Add(p.req)
+	n.pods++
+	c.byKey[p.key] = p
+}
+
+func (c *podCache) remove(obj any) {
+	var key string
+	switch o := obj.(type) {
+	case cache.DeletedFinalStateUnknown:
+		key = o.Key
+	case *podRecord:
+		key = o.key
+	default:
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subtractLocked(key)
+}
+
+// subtractLocked takes what the pod added out of its node's sum and forgets the pod.
+func (c *podCache) subtractLocked(key string) {
+	p := c.byKey[key]
+	if p == nil {
+		return
+	}
+	delete(c.byKey, key)
+	n := c.nodes[p.node]
+	n.sum = n.sum.Add(requests.Amount{MilliCPU: -p.req.MilliCPU, Memory: -p.req.Memory})
+	n.pods--
+	if n.pods == 0 {
+		delete(c.nodes, p.node)
+	}
 }
 
 func newPodCache(client kubernetes.Interface, resync time.Duration) (*podCache, error) {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, resync,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			// Only pods that hold node resources: bound and not terminal. A pod that finishes
-			// leaves the watch as a deletion.
-			o.FieldSelector = requests.ActivePodsFieldSelector("")
-		}),
-		informers.WithTransform(stripPod),
-	)
-	inf := factory.Core().V1().Pods().Informer()
-	if err := inf.AddIndexers(cache.Indexers{byNode: nodeIndex}); err != nil {
-		return nil, fmt.Errorf("adding pod index: %w", err)
-	}
-	return &podCache{informer: inf}, nil
+	c := &podCache{byKey: map[string]*podRecord{}, nodes: map[string]*nodeSum{}}
+	// Only pods that hold node resources: bound and not terminal. A pod that finishes leaves the
+	// watch as a deletion.
+	selector := requests.ActivePodsFieldSelector("")
+	pods := client.CoreV1().Pods(metav1.NamespaceAll)
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = selector
+			return pods.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = selector
+			return pods.Watch(ctx, o)
+		},
+	}, client)
+	_, c.controller = cache.NewInformerWithOptions(cache.InformerOptions{
+		ListerWatcher: lw,
+		ObjectType:    &corev1.Pod{},
+		ResyncPeriod:  resync,
+		Transform:     c.stripPod,
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.add,
+			UpdateFunc: func(_, newObj any) { c.add(newObj) },
+			DeleteFunc: c.remove,
+		},
+	})
+	return c, nil
 }
 
-func (c *podCache) run(ctx context.Context) { c.informer.RunWithContext(ctx) }
+func (c *podCache) run(ctx context.Context) { c.controller.RunWithContext(ctx) }
 
-func (c *podCache) synced() bool { return c.informer.HasSynced() }
+// synced reports whether the initial list has been applied: the handler runs as each item is
+// stored, so the sums are complete once the controller says so.
+func (c *podCache) synced() bool { return c.controller.HasSynced() }
 
 // requests returns the summed requests of the pods on a node.
 func (c *podCache) requests(node string) (requests.Amount, error) {
-	objs, err := c.informer.GetIndexer().ByIndex(byNode, node)
-	if err != nil {
-		return requests.Amount{}, err
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if n := c.nodes[node]; n != nil {
+		return n.sum, nil
 	}
-	var sum requests.Amount
-	for _, o := range objs {
-		if p, ok := o.(*podRequests); ok {
-			sum = sum.Add(p.Requests)
-		}
-	}
-	return sum, nil
+	return requests.Amount{}, nil
 }
 
 // count is how many pods the cache holds.
-func (c *podCache) count() int { return len(c.informer.GetStore().ListKeys()) }
+func (c *podCache) count() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.byKey)
+}
