@@ -181,6 +181,14 @@ func TestDeploymentHardening(t *testing.T) {
 					t.Errorf("no %s limit", r)
 				}
 			}
+			// GOMEMLIMIT follows the memory limit (hack/scale runs the webhook with it).
+			if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+				return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+					e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" &&
+					e.ValueFrom.ResourceFieldRef.ContainerName == c.Name && e.ValueFrom.ResourceFieldRef.Divisor.IsZero()
+			}) {
+				t.Errorf("no GOMEMLIMIT from the container's limits.memory (in bytes) in %+v", c.Env)
+			}
 			for probe, path := range map[*corev1.Probe]string{c.ReadinessProbe: "/readyz", c.LivenessProbe: "/healthz"} {
 				if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.String() != "probes" {
 					t.Errorf("probe %s: %+v", path, probe)

@@ -55,6 +55,8 @@ type WebhookOptions struct {
 	Binary string
 	// Args are extra flags (policy flags) after the ones the runner sets.
 	Args []string
+	// Env are extra environment variables ("NAME=value"), e.g. what the Deployment sets.
+	Env []string
 	// Pods also registers the pods.overcommit.dev webhook (sidecar injection).
 	Pods bool
 	// Kubeconfig, when set, returns the kubeconfig the webhook connects with instead of an

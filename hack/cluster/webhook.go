@@ -204,7 +204,7 @@ func (c *Cluster) launchWebhook(ctx context.Context) error {
 
 func (c *Cluster) runWebhook() error {
 	st := c.webhook
-	p, err := startProcess("overcommit-webhook", st.binary, st.args, c.logDir(), nil)
+	p, err := startProcess("overcommit-webhook", st.binary, st.args, c.logDir(), c.opts.Webhook.Env)
 	if err != nil {
 		return err
 	}

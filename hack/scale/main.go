@@ -18,20 +18,26 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
+	"github.com/overcommit-dev/overcommit/deploy"
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
@@ -43,6 +49,10 @@ type options struct {
 	workers   int
 	writeCost time.Duration
 	skipScale bool
+	lock      string
+	keep      bool
+	pprof     bool
+	heapProf  string
 }
 
 func main() {
@@ -53,6 +63,10 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 32, "parallel creates while populating")
 	flag.DurationVar(&o.writeCost, "write-cost", 2*time.Minute, "how long to count kubelet status writes; 0 skips")
 	flag.BoolVar(&o.skipScale, "skip-scale", false, "only measure the write cost")
+	flag.StringVar(&o.lock, "lock", "", "file to hold an exclusive flock on while measuring (released before -keep waits)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the cluster running after measuring, until interrupted")
+	flag.BoolVar(&o.pprof, "webhook-pprof", false, "run the webhook with --pprof (profiles on its metrics address)")
+	flag.StringVar(&o.heapProf, "heap-profile", "", "write the webhook's heap profile here after the memory figure (implies -webhook-pprof)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -68,12 +82,35 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	o.binDir = bin
+	unlock, err := lock(o.lock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	webhookArgs := []string{"--log-level=warn"}
+	if o.pprof || o.heapProf != "" {
+		webhookArgs = append(webhookArgs, "--pprof")
+	}
+	// The environment the Deployment gives the webhook (GOMEMLIMIT from its memory limit), so the
+	// memory figure is what a deployed replica shows.
+	env, err := deploymentEnv()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "webhook environment from deploy/base: %s\n", strings.Join(env, " "))
 	c, err := cluster.Start(ctx, cluster.Options{BinDir: bin, Log: os.Stderr,
-		Webhook: &cluster.WebhookOptions{Args: []string{"--log-level=warn"}}})
+		Webhook: &cluster.WebhookOptions{Args: webhookArgs, Env: env}})
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
+	if o.keep {
+		defer func() {
+			unlock()
+			fmt.Fprintf(os.Stderr, "keeping the cluster until interrupted: kubeconfig %s, webhook metrics (and pprof) on %s\n", c.Kubeconfig(), c.WebhookMetricsAddr())
+			<-ctx.Done()
+		}()
+	}
 	if err := c.InstallWebhookConfiguration(ctx); err != nil {
 		return err
 	}
@@ -88,6 +125,67 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	return apiserverLatency(ctx, c)
+}
+
+// deploymentEnv returns the webhook container's environment from deploy/base with the values the
+// kubelet would give it: resourceFieldRef values resolved against the container's own resources
+// (rounded up, as the downward API does). Variables from fieldRef (the pod's namespace) are left
+// out: the local webhook runs without them.
+func deploymentEnv() ([]string, error) {
+	raw, err := deploy.Render("base", "")
+	if err != nil {
+		return nil, err
+	}
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		if !strings.Contains(doc, "kind: Deployment") {
+			continue
+		}
+		var d appsv1.Deployment
+		if err := yaml.Unmarshal([]byte(doc), &d); err != nil {
+			return nil, fmt.Errorf("decoding the Deployment: %w", err)
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			var env []string
+			for _, e := range c.Env {
+				switch {
+				case e.ValueFrom == nil:
+					env = append(env, e.Name+"="+e.Value)
+				case e.ValueFrom.ResourceFieldRef != nil:
+					ref := e.ValueFrom.ResourceFieldRef
+					res, ok := strings.CutPrefix(ref.Resource, "limits.")
+					q, found := c.Resources.Limits[corev1.ResourceName(res)]
+					if !ok || !found {
+						return nil, fmt.Errorf("env %s: %s is not a limit the container sets", e.Name, ref.Resource)
+					}
+					div := int64(1)
+					if !ref.Divisor.IsZero() {
+						div = ref.Divisor.Value()
+					}
+					env = append(env, fmt.Sprintf("%s=%d", e.Name, (q.Value()+div-1)/div))
+				}
+			}
+			return env, nil
+		}
+	}
+	return nil, fmt.Errorf("no Deployment with a container in deploy/base")
+}
+
+// lock takes an exclusive flock on path (nothing when empty), so heavy measurements on a shared
+// machine do not overlap; the returned func releases it and may be called more than once.
+func lock(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening the lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { f.Close() }) }, nil
 }
 
 // apiserverLatency prints the apiserver's own view of the webhook's latency: its
@@ -199,11 +297,19 @@ func measureScale(ctx context.Context, c *cluster.Cluster, o options) error {
 	if err != nil {
 		return err
 	}
+	if o.heapProf != "" {
+		if err := saveHeapProfile(ctx, c, o.heapProf); err != nil {
+			return err
+		}
+	}
 	m, _ := c.WebhookMetrics(ctx)
 	fmt.Printf("webhook with %d nodes and %d pods:\n", o.nodes, o.pods)
 	fmt.Printf("  serving (readyz) after %s, pod cache synced after %s (%s)\n", ready.Round(time.Millisecond), synced.Round(time.Millisecond), metricLine(m, "overcommit_usage_pod_cache_pods"))
 	fmt.Printf("  rss %.1f MiB (peak %.1f MiB)\n", float64(rss)/(1<<20), float64(hwm)/(1<<20))
 
+	if err := reportWrites(ctx, c, 10*time.Second); err != nil {
+		return err
+	}
 	plugin := filepath.Join(o.binDir, "kubectl-overcommit")
 	for _, args := range [][]string{
 		{"savings"},
@@ -218,6 +324,83 @@ func measureScale(ctx context.Context, c *cluster.Cluster, o options) error {
 		fmt.Printf("kubectl overcommit %-40s wall %6s  peak rss %.1f MiB\n", strings.Join(args, " "), wall.Round(time.Millisecond), float64(maxRSS)/(1<<20))
 	}
 	return nil
+}
+
+// reportWrites prints the apiserver's write rate (everything but get, list and watch, by
+// resource) over window: whether controllers are still busy with the cluster while it is measured.
+func reportWrites(ctx context.Context, c *cluster.Cluster, window time.Duration) error {
+	before, err := apiserverWrites(ctx, c)
+	if err != nil {
+		return err
+	}
+	time.Sleep(window)
+	after, err := apiserverWrites(ctx, c)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f/s", k, d/window.Seconds()))
+		}
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		parts = []string{"none"}
+	}
+	fmt.Printf("apiserver writes over %s before the plugin runs: %s\n", window, strings.Join(parts, ", "))
+	return nil
+}
+
+// apiserverWrites sums apiserver_request_total for write verbs by resource (and subresource).
+func apiserverWrites(ctx context.Context, c *cluster.Cluster) (map[string]float64, error) {
+	raw, err := c.Client().CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading apiserver metrics: %w", err)
+	}
+	out := map[string]float64{}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(l, "apiserver_request_total{") {
+			continue
+		}
+		switch between(l, `verb="`, `"`) {
+		case "GET", "LIST", "WATCH", "WATCHLIST":
+			continue
+		}
+		key := between(l, `verb="`, `"`) + " " + between(l, `resource="`, `"`)
+		if sub := between(l, `subresource="`, `"`); sub != "" && strings.Contains(l, `subresource="`) {
+			key += "/" + sub
+		}
+		var v float64
+		fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%g", &v)
+		out[key] += v
+	}
+	return out, nil
+}
+
+// saveHeapProfile writes the webhook's heap profile (after a GC) to path.
+func saveHeapProfile(ctx context.Context, c *cluster.Cluster, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.WebhookMetricsAddr()+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching the webhook's heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetching the webhook's heap profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func metricLine(metrics, name string) string {
