@@ -79,14 +79,10 @@ func run(ctx context.Context, o options) error {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.CA())
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
-		MaxIdleConns:        o.conns,
-		MaxIdleConnsPerHost: o.conns,
-		MaxConnsPerHost:     o.conns,
-		ForceAttemptHTTP2:   false,
-	}}
-	base := fmt.Sprintf("https://127.0.0.1:%d", c.WebhookPort())
+	tlsConfig := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	addr := fmt.Sprintf("127.0.0.1:%d", c.WebhookPort())
+	base := "https://" + addr
 
 	for _, kind := range strings.Split(o.kind, ",") {
 		var body []byte
@@ -108,8 +104,16 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("%s review: %w", kind, err)
 		}
 		pid := c.WebhookPID()
-		drive(ctx, client, base+path, body, o, o.warmup, 0) // warm-up: connections, caches, GC steady state
+		conns, err := dialAll(ctx, o.conns, addr, tlsConfig, path, body)
+		if err != nil {
+			return err
+		}
+		drive(ctx, conns, o, o.warmup, 0) // warm-up: caches, GC steady state
 		before, err := readProc(pid)
+		if err != nil {
+			return err
+		}
+		self, err := readProc(os.Getpid())
 		if err != nil {
 			return err
 		}
@@ -118,7 +122,7 @@ func run(ctx context.Context, o options) error {
 			profile = make(chan error, 1)
 			go func() { profile <- fetchProfile(ctx, c.WebhookMetricsAddr(), o.duration, o.profile+"."+kind+".pprof") }()
 		}
-		res := drive(ctx, client, base+path, body, o, o.duration, pid)
+		res := drive(ctx, conns, o, o.duration, pid)
 		if profile != nil {
 			if err := <-profile; err != nil {
 				return err
@@ -128,7 +132,14 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		res.print(os.Stdout, kind, o, len(body), before, after)
+		selfAfter, err := readProc(os.Getpid())
+		if err != nil {
+			return err
+		}
+		for _, c := range conns {
+			c.close()
+		}
+		res.print(os.Stdout, kind, o, len(body), before, after, selfAfter.cpu-self.cpu)
 	}
 	return nil
 }
@@ -191,28 +202,26 @@ type result struct {
 	latencies []time.Duration
 	errors    int64
 	elapsed   time.Duration
-	firstErr  atomic.Value
-	peakRSS   int64
+	firstErr  error
+	peakRSS   atomic.Int64
 }
 
-// drive sends reviews for d: flat out from o.conns workers, or at o.rate per second with
-// latency measured from each request's scheduled send time, so a stalled server is charged
-// for the requests it delayed (no coordinated omission).
-func drive(ctx context.Context, client *http.Client, url string, body []byte, o options, d time.Duration, pid int) *result {
+// drive sends reviews for d over the connections, one request at a time on each: flat out, or
+// at o.rate per second with latency measured from each request's scheduled send time, so a
+// stalled server is charged for the requests it delayed (no coordinated omission).
+func drive(ctx context.Context, conns []*conn, o options, d time.Duration, pid int) *result {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	res := &result{}
 	var mu sync.Mutex
-	record := func(lat time.Duration, err error) {
-		if err != nil {
-			if atomic.AddInt64(&res.errors, 1) == 1 {
-				res.firstErr.Store(err)
-			}
-			return
-		}
+	record := func(lat []time.Duration, errs int64, err error) {
 		mu.Lock()
-		res.latencies = append(res.latencies, lat)
-		mu.Unlock()
+		defer mu.Unlock()
+		res.latencies = append(res.latencies, lat...)
+		res.errors += errs
+		if err != nil && res.firstErr == nil {
+			res.firstErr = err
+		}
 	}
 	done := make(chan struct{})
 	if pid > 0 {
@@ -224,41 +233,61 @@ func drive(ctx context.Context, client *http.Client, url string, body []byte, o 
 				case <-done:
 					return
 				case <-t.C:
-					if p, err := readProc(pid); err == nil && p.rss > res.peakRSS {
-						res.peakRSS = p.rss
+					if p, err := readProc(pid); err == nil && p.rss > res.peakRSS.Load() {
+						res.peakRSS.Store(p.rss)
 					}
 				}
 			}
 		}()
 	}
+	var jobs chan time.Time
+	if o.rate > 0 {
+		jobs = make(chan time.Time, o.rate)
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
-	if o.rate <= 0 {
-		for i := 0; i < o.conns; i++ {
-			wg.Go(func() {
+	for _, c := range conns {
+		wg.Go(func() {
+			// Each worker keeps its own latencies and hands them over once: no lock per request.
+			lat := make([]time.Duration, 0, 1<<14)
+			var errs int64
+			var firstErr error
+			send := func(from time.Time) {
+				out, err := c.do(10 * time.Second)
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					if rerr := c.redial(ctx); rerr != nil {
+						err = fmt.Errorf("%w (and reconnecting: %v)", err, rerr)
+					}
+				} else if !bytes.Contains(out, []byte(`"allowed":true`)) {
+					err = fmt.Errorf("not allowed: %s", out)
+				}
+				if err != nil {
+					errs++
+					if firstErr == nil {
+						firstErr = err
+					}
+					return
+				}
+				lat = append(lat, time.Since(from))
+			}
+			if jobs == nil {
 				for ctx.Err() == nil {
-					t := time.Now()
-					_, err := post(ctx, client, url, body)
-					if ctx.Err() != nil {
-						return
-					}
-					record(time.Since(t), err)
+					send(time.Now())
 				}
-			})
-		}
-	} else {
-		jobs := make(chan time.Time, o.rate)
-		for i := 0; i < 4*o.conns; i++ {
-			wg.Go(func() {
+			} else {
 				for scheduled := range jobs {
-					_, err := post(ctx, client, url, body)
-					if ctx.Err() != nil {
-						return
+					if ctx.Err() == nil { // drain what is queued at the end without sending it
+						send(scheduled)
 					}
-					record(time.Since(scheduled), err)
 				}
-			})
-		}
+			}
+			record(lat, errs, firstErr)
+		})
+	}
+	if jobs != nil {
 		interval := time.Second / time.Duration(o.rate)
 		next := time.Now()
 	loop:
@@ -285,7 +314,7 @@ func drive(ctx context.Context, client *http.Client, url string, body []byte, o 
 	return res
 }
 
-func (r *result) print(w io.Writer, kind string, o options, size int, before, after procStat) {
+func (r *result) print(w io.Writer, kind string, o options, size int, before, after procStat, selfCPU time.Duration) {
 	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
 	n := len(r.latencies)
 	pct := func(p float64) time.Duration {
@@ -304,9 +333,11 @@ func (r *result) print(w io.Writer, kind string, o options, size int, before, af
 	fmt.Fprintf(w, "  throughput  %.0f/s (%d ok, %d errors)\n", float64(n)/r.elapsed.Seconds(), n, r.errors)
 	fmt.Fprintf(w, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", pct(50), pct(90), pct(99), pct(99.9), pct(100))
 	fmt.Fprintf(w, "  webhook     cpu %.2f cores (%.1f µs per review), rss %.1f MiB (peak %.1f MiB)\n",
-		cpu.Seconds()/r.elapsed.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)), float64(after.rss)/(1<<20), float64(max(r.peakRSS, after.rss))/(1<<20))
-	if e, ok := r.firstErr.Load().(error); ok {
-		fmt.Fprintf(w, "  first error %v\n", e)
+		cpu.Seconds()/r.elapsed.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)), float64(after.rss)/(1<<20), float64(max(r.peakRSS.Load(), after.rss))/(1<<20))
+	fmt.Fprintf(w, "  load gen    cpu %.2f cores (%.1f µs per review)\n",
+		selfCPU.Seconds()/r.elapsed.Seconds(), float64(selfCPU.Microseconds())/float64(max(n, 1)))
+	if r.firstErr != nil {
+		fmt.Fprintf(w, "  first error %v\n", r.firstErr)
 	}
 }
 

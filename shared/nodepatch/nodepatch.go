@@ -6,11 +6,11 @@ package nodepatch
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/overcommit-dev/overcommit/shared/jsonappend"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
@@ -46,17 +46,40 @@ func Operations(node policy.Node, res policy.Result) ([]jsonpatch.Operation, err
 		if cur, ok := node.Annotations[key]; ok && cur == want[key] {
 			continue
 		}
-		ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations/"+EscapePointer(key), want[key]))
+		ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations/"+jsonappend.PointerToken(key), want[key]))
 	}
 	return ops, nil
 }
 
-// Marshal encodes operations as a JSON patch document.
+// Marshal encodes operations as a JSON patch document, as encoding/json would; string values
+// (all of Operations') are written directly, on every node review.
 func Marshal(ops []jsonpatch.Operation) ([]byte, error) {
-	if ops == nil {
-		ops = []jsonpatch.Operation{}
+	b := make([]byte, 0, 128+256*len(ops))
+	b = append(b, '[')
+	for i, op := range ops {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"op":`...)
+		b = jsonappend.String(b, op.Operation)
+		b = append(b, `,"path":`...)
+		b = jsonappend.String(b, op.Path)
+		switch v := op.Value.(type) {
+		case nil: // omitempty
+		case string:
+			b = append(b, `,"value":`...)
+			b = jsonappend.String(b, v)
+		default:
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("encoding the value at %s: %w", op.Path, err)
+			}
+			b = append(b, `,"value":`...)
+			b = append(b, raw...)
+		}
+		b = append(b, '}')
 	}
-	return json.Marshal(ops)
+	return append(b, ']'), nil
 }
 
 // resourceOps adds an op for each of cpu and memory whose value changes. A list the node did not
@@ -74,12 +97,7 @@ func resourceOps(ops []jsonpatch.Operation, prefix string, cur, next corev1.Reso
 			continue
 		}
 		// "add" sets an object member whether or not it exists.
-		ops = append(ops, jsonpatch.NewOperation("add", prefix+EscapePointer(string(name)), q.String()))
+		ops = append(ops, jsonpatch.NewOperation("add", prefix+jsonappend.PointerToken(string(name)), q.String()))
 	}
 	return ops
-}
-
-// EscapePointer escapes a JSON-pointer reference token (RFC 6901): "~" as "~0", "/" as "~1".
-func EscapePointer(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }

@@ -369,3 +369,28 @@ func TestValidateRatio(t *testing.T) {
 		}
 	}
 }
+
+// TestMarshalAnnotationMatchesEncodingJSON: the annotations are written by hand for speed, and
+// must stay byte for byte what encoding/json writes (the webhook compares stored values).
+func TestMarshalAnnotationMatchesEncodingJSON(t *testing.T) {
+	cpu, mem := resource.MustParse("3500m"), resource.MustParse("16Gi")
+	for name, v := range map[string]any{
+		"snapshot":           Snapshot{Allocatable: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}},
+		"snapshot, capacity": Snapshot{Allocatable: corev1.ResourceList{corev1.ResourceCPU: cpu}, Capacity: corev1.ResourceList{corev1.ResourceMemory: mem}},
+		"snapshot, empty":    Snapshot{},
+		"applied": Applied{Policy: "usage", CPURatio: "1.5", MemoryRatio: `odd "<ratio>"`,
+			Snapshot: Snapshot{Allocatable: corev1.ResourceList{corev1.ResourceCPU: cpu}, Capacity: corev1.ResourceList{}}},
+	} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := MarshalAnnotation(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(want), got); diff != "" {
+			t.Errorf("%s (-encoding/json +MarshalAnnotation):\n%s", name, diff)
+		}
+	}
+}

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
+	"github.com/overcommit-dev/overcommit/shared/jsonappend"
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
 
@@ -50,7 +50,7 @@ func (pl *Plan) Patch() ([]byte, error) {
 	if v.Annotations == 0 {
 		w.add("/metadata/annotations", map[string]string{names.SidecarStatusAnnotation: pl.status})
 	} else {
-		w.add("/metadata/annotations/"+escapePointer(names.SidecarStatusAnnotation), pl.status)
+		w.add("/metadata/annotations/"+jsonappend.PointerToken(names.SidecarStatusAnnotation), pl.status)
 	}
 	if w.err != nil {
 		return nil, fmt.Errorf("encoding the patch: %w", w.err)
@@ -93,9 +93,4 @@ func appendAll[T any](w *patchWriter, path string, have int, items []T) {
 			w.add(path+"/-", &items[i])
 		}
 	}
-}
-
-// escapePointer escapes a JSON pointer token (RFC 6901): "~" as "~0", "/" as "~1".
-func escapePointer(s string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }

@@ -3,17 +3,21 @@ package admission
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/overcommit-dev/overcommit/shared/jsonappend"
 )
 
 // MaxRequestBytes bounds a request body. The apiserver caps objects at 1.5 MiB in etcd, and a
@@ -32,7 +36,10 @@ type Webhook struct {
 	OnPanic func(req *Request) Response
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var (
+	bufPool  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	respPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+)
 
 // putBuffer returns a buffer to the pool unless one huge request grew it: that memory should go
 // back to the heap rather than stay pinned.
@@ -138,34 +145,64 @@ func readRequest(r *http.Request, buf *bytes.Buffer) (*Request, int, error) {
 }
 
 func isJSON(contentType string) bool {
+	if contentType == "application/json" {
+		return true // what the apiserver sends; parsing it costs a map per request
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mt == "application/json"
 }
 
-var jsonPatchType = admissionv1.PatchTypeJSONPatch
-
 func writeResponse(w http.ResponseWriter, req *Request, resp Response) error {
-	out := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
-		Response: &admissionv1.AdmissionResponse{
-			UID:      req.UID,
-			Allowed:  resp.Allowed,
-			Result:   resp.Status,
-			Warnings: resp.Warnings,
-		},
-	}
-	if len(resp.Patch) > 0 {
-		out.Response.Patch = resp.Patch
-		out.Response.PatchType = &jsonPatchType
-	}
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer putBuffer(buf)
-	if err := json.NewEncoder(buf).Encode(&out); err != nil {
+	bp := respPool.Get().(*[]byte)
+	out, err := appendReview((*bp)[:0], req.UID, resp)
+	defer func() {
+		if cap(out) <= 256<<10 { // as putBuffer: a huge answer's memory goes back to the heap
+			*bp = out
+			respPool.Put(bp)
+		}
+	}()
+	if err != nil {
 		http.Error(w, "encoding response", http.StatusInternalServerError)
 		return fmt.Errorf("encoding response: %w", err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, err := w.Write(buf.Bytes())
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	// A length, not chunked encoding: a patch response is larger than net/http's 2 KB buffer.
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	_, err = w.Write(out)
 	return err
+}
+
+// appendReview writes the AdmissionReview answer as encoding/json writes an
+// admissionv1.AdmissionReview, by hand: it is a handful of fields on every review, and
+// reflection over the API types cost more than the node policy itself.
+func appendReview(b []byte, uid types.UID, resp Response) ([]byte, error) {
+	b = append(b, `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":`...)
+	b = jsonappend.String(b, string(uid))
+	b = append(b, `,"allowed":`...)
+	b = strconv.AppendBool(b, resp.Allowed)
+	if resp.Status != nil {
+		raw, err := json.Marshal(resp.Status)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"status":`...)
+		b = append(b, raw...)
+	}
+	if len(resp.Patch) > 0 {
+		b = append(b, `,"patch":"`...)
+		b = base64.StdEncoding.AppendEncode(b, resp.Patch)
+		b = append(b, `","patchType":"JSONPatch"`...)
+	}
+	if len(resp.Warnings) > 0 {
+		b = append(b, `,"warnings":[`...)
+		for i, w := range resp.Warnings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonappend.String(b, w)
+		}
+		b = append(b, ']')
+	}
+	return append(b, "}}\n"...), nil
 }
