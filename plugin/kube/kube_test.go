@@ -140,8 +140,8 @@ func TestLoads(t *testing.T) {
 			for _, a := range c.Kube.Actions() {
 				if l, ok := a.(k8stesting.ListActionImpl); ok && l.Resource.Resource == "pods" {
 					lists++
-					if l.ListOptions.ResourceVersion != "" || l.ListOptions.Limit != PageSize {
-						t.Errorf("list options %+v, want a paginated consistent read, limit %d", l.ListOptions, PageSize)
+					if l.ListOptions.ResourceVersion != "" || l.ListOptions.Limit != PodPageSize {
+						t.Errorf("list options %+v, want a paginated consistent read, limit %d", l.ListOptions, PodPageSize)
 					}
 				}
 			}

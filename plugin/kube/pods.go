@@ -76,19 +76,56 @@ func add(loads map[string]Load, p *corev1.Pod) {
 	loads[p.Spec.NodeName] = l
 }
 
-// eachPod calls fn for every pod matching the field selector, page by page, keeping only one page
-// in memory at a time. reset is called when an expired continue token restarts the listing, so
-// the caller can drop what it summed.
+// PodPageSize bounds each page of a pod LIST. Each page is a round trip in which the apiserver
+// selects, encodes and compresses while the plugin waits, and then the other way round. Measured
+// with 150,000 pods on the local control plane (2 cores shared with the apiserver): pages of 500
+// took 13 to 14 s and 9 to 15 s of apiserver CPU, pages of 5,000 8 s and 8 s; pages of 10,000
+// gained nothing more and took 277 MiB instead of about 200 MiB (the plugin holds up to three
+// pages: the one being summed, the next one decoded, and the one after being read).
+const PodPageSize = 5000
+
+// eachPod calls fn for every pod matching the field selector, page by page. A goroutine fetches
+// and decodes the next page while fn runs over the current one, so the plugin's CPU overlaps with
+// the apiserver's; fn is still called from one goroutine, in order. reset is called (in order, on
+// the same goroutine) when an expired continue token restarts the listing, so the caller can drop
+// what it summed. The pages are one consistent read: each continue token carries the resource
+// version of the first page.
 func eachPod(ctx context.Context, c kubernetes.Interface, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
-	opts := listOptions("", fieldSelector)
-	return paginate(ctx, opts, func(ctx context.Context, opts metav1.ListOptions) (metav1.ListInterface, error) {
-		list, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
-		if err != nil {
-			return nil, err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// nil is the restart marker; a closed channel means the listing ended (see errc).
+	pages := make(chan *corev1.PodList)
+	send := func(l *corev1.PodList) error {
+		select {
+		case pages <- l:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		opts := metav1.ListOptions{FieldSelector: fieldSelector, Limit: PodPageSize}
+		errc <- paginate(ctx, opts, func(ctx context.Context, opts metav1.ListOptions) (metav1.ListInterface, error) {
+			list, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+			if err != nil {
+				return nil, err
+			}
+			if err := send(list); err != nil {
+				return nil, err
+			}
+			return list, nil
+		}, func() { _ = send(nil) }) // on a cancelled context the next List fails
+	}()
+	for list := range pages {
+		if list == nil {
+			reset()
+			continue
 		}
 		for i := range list.Items {
 			fn(&list.Items[i])
 		}
-		return list, nil
-	}, reset)
+	}
+	return <-errc
 }
