@@ -29,6 +29,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/shared/version"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/gcfloor"
 	"github.com/overcommit-dev/overcommit/webhook/nodes"
 	"github.com/overcommit-dev/overcommit/webhook/pods"
 	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
@@ -129,6 +130,13 @@ func run(ctx context.Context, o *options) error {
 		}
 	}
 	wire := admission.NewMetrics(reg)
+	if floor := o.gcFloor.Value(); floor > 0 {
+		if os.Getenv("GOGC") != "" {
+			log.Info("GOGC is set; --gc-floor is ignored", "GOGC", os.Getenv("GOGC"))
+		} else {
+			go gcfloor.Run(ctx, uint64(floor), 100, 2*time.Second, log)
+		}
+	}
 
 	srv := webhook.NewServer(webhook.Options{
 		Host:    o.host,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
@@ -33,6 +34,7 @@ type options struct {
 	version           bool
 	enableHTTP2       bool
 	pprof             bool
+	gcFloor           resource.Quantity
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -89,6 +91,8 @@ Flags:
 		"Oldest NodeMetrics sample the usage policy trusts; older samples fall back to the raw allocatable.")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: debug, info, warn or error.")
 	fs.StringVar(&o.logFormat, "log-format", "json", "Log format: json or text.")
+	o.gcFloor = resource.MustParse("32Mi")
+	fs.Var(quantityValue{&o.gcFloor}, "gc-floor", "Least heap growth between garbage collections (GOGC is raised while the live heap is smaller); 0 keeps GOGC as it is. Ignored when GOGC is set.")
 	fs.BoolVar(&o.pprof, "pprof", false, "Serve Go profiles under /debug/pprof/ on the metrics address (for performance work; keep off in production).")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve HTTP/2 as well; off by default since the HTTP/2 Rapid Reset advisories.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
@@ -114,8 +118,32 @@ Flags:
 	if o.logFormat != "json" && o.logFormat != "text" {
 		return nil, fmt.Errorf("--log-format %q: want json or text", o.logFormat)
 	}
+	if o.gcFloor.Sign() < 0 {
+		return nil, fmt.Errorf("--gc-floor %s must not be negative", o.gcFloor.String())
+	}
 	return o, nil
 }
+
+// quantityValue is a flag holding a Kubernetes quantity ("32Mi").
+type quantityValue struct{ q *resource.Quantity }
+
+func (v quantityValue) String() string {
+	if v.q == nil {
+		return ""
+	}
+	return v.q.String()
+}
+
+func (v quantityValue) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return fmt.Errorf("want a quantity such as 32Mi: %w", err)
+	}
+	*v.q = q
+	return nil
+}
+
+func (quantityValue) Type() string { return "quantity" }
 
 func (o *options) logger() *slog.Logger {
 	ho := &slog.HandlerOptions{Level: o.logLevel}
