@@ -9,9 +9,9 @@ import (
 func TestPercent(t *testing.T) {
 	const mib = 1 << 20
 	tests := []struct {
-		name        string
+		name           string
 		scanned, floor uint64
-		base, want  int
+		base, want     int
 	}{
 		{"small heap raised", 4 * mib, 32 * mib, 100, 800},
 		{"heap at the floor", 32 * mib, 32 * mib, 100, 100},
