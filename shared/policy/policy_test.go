@@ -267,7 +267,7 @@ func TestComputeRepeatedWrites(t *testing.T) {
 }
 
 // storedNode is what the apiserver stores after the webhook's result: the new lists and annotations.
-func storedNode(t *testing.T, in Node, res Result) Node {
+func storedNode(t testing.TB, in Node, res Result) Node {
 	t.Helper()
 	out := cloneNode(in)
 	out.Allocatable, out.Capacity = overlay(res.Allocatable, nil), overlay(res.Capacity, nil)
