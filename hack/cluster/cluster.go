@@ -377,13 +377,13 @@ func (c *Cluster) apiServerURL() string {
 
 // writeKubeconfig writes a kubeconfig for a client certificate issued to user (in groups).
 func (c *Cluster) writeKubeconfig(file, user string, groups ...string) (string, error) {
-	certPEM, keyPEM, err := c.ca.issue(certSpec{commonName: user, organization: groups, client: true})
+	kp, err := c.ca.IssueClient(user, groups, certValidity)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("issuing the client certificate of %s: %w", user, err)
 	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: c.apiServerURL(), CertificateAuthorityData: c.ca.CertPEM}
-	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: kp.CertPEM, ClientKeyData: kp.KeyPEM}
 	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: user}
 	cfg.CurrentContext = "local"
 	path := c.path("kubeconfig", file)

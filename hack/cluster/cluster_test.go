@@ -54,7 +54,12 @@ func TestServingCertificateVerifiesForServiceName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, _, err := ca.issue(certSpec{commonName: "x", dnsNames: []string{serviceDNS(WebhookServiceName, WebhookNamespace)}, server: true})
+	dir := t.TempDir()
+	pair, err := ca.servingFiles("x", []string{serviceDNS(WebhookServiceName, WebhookNamespace)}, dir+"/tls.crt", dir+"/tls.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := os.ReadFile(pair.CertFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -55,20 +54,17 @@ func (c *Cluster) writeCerts() error {
 	if c.frontProxyCA, err = newCA(dir, "front-proxy-ca"); err != nil {
 		return err
 	}
-	if _, err = c.ca.issueFiles(certSpec{
-		commonName: "kube-apiserver",
-		dnsNames:   []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		ips:        []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(kubernetesServiceIP)},
-		server:     true,
-	}, c.path("pki", "apiserver.crt"), c.path("pki", "apiserver.key")); err != nil {
+	if _, err = c.ca.servingFiles("kube-apiserver",
+		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "127.0.0.1", kubernetesServiceIP},
+		c.path("pki", "apiserver.crt"), c.path("pki", "apiserver.key")); err != nil {
 		return err
 	}
-	if _, err = c.frontProxyCA.issueFiles(certSpec{commonName: frontProxyClientName, client: true},
+	if _, err = c.frontProxyCA.clientFiles(frontProxyClientName, nil,
 		c.path("pki", "front-proxy-client.crt"), c.path("pki", "front-proxy-client.key")); err != nil {
 		return err
 	}
 	// The apiserver calls kubelets (logs, exec) with this identity.
-	if _, err = c.ca.issueFiles(certSpec{commonName: "kube-apiserver-kubelet-client", organization: []string{"system:masters"}, client: true},
+	if _, err = c.ca.clientFiles("kube-apiserver-kubelet-client", []string{"system:masters"},
 		c.path("pki", "apiserver-kubelet-client.crt"), c.path("pki", "apiserver-kubelet-client.key")); err != nil {
 		return err
 	}

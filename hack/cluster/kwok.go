@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -132,7 +131,7 @@ func (c *Cluster) launchKwok() error {
 		return err
 	}
 	// metrics-server verifies kwok's serving certificate against the cluster CA.
-	tlsPair, err := c.ca.issueFiles(certSpec{commonName: "kwok", ips: []net.IP{net.ParseIP("127.0.0.1")}, dnsNames: []string{"localhost"}, server: true},
+	tlsPair, err := c.ca.servingFiles("kwok", []string{"127.0.0.1", "localhost"},
 		c.path("kwok", "tls.crt"), c.path("kwok", "tls.key"))
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"time"
 
@@ -43,12 +42,9 @@ func (c *Cluster) launchMetricsServer() error {
 		return err
 	}
 	// The apiserver reaches it through an ExternalName Service, so it verifies this name.
-	serving, err := c.ca.issueFiles(certSpec{
-		commonName: metricsServerName,
-		dnsNames:   []string{serviceDNS(metricsServerName, metricsServerNamespace), "localhost"},
-		ips:        []net.IP{net.ParseIP("127.0.0.1")},
-		server:     true,
-	}, c.path("metrics-server", "tls.crt"), c.path("metrics-server", "tls.key"))
+	serving, err := c.ca.servingFiles(metricsServerName,
+		[]string{serviceDNS(metricsServerName, metricsServerNamespace), "localhost", "127.0.0.1"},
+		c.path("metrics-server", "tls.crt"), c.path("metrics-server", "tls.key"))
 	if err != nil {
 		return err
 	}

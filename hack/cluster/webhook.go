@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -180,12 +179,9 @@ func (c *Cluster) launchWebhook(ctx context.Context) error {
 		return err
 	}
 	st := &webhookState{binary: binary, port: ports[0], metricsPort: ports[1], probePort: ports[2], certDir: c.path("overcommit-webhook", "certs")}
-	if _, err := c.ca.issueFiles(certSpec{
-		commonName: WebhookServiceName,
-		dnsNames:   []string{serviceDNS(WebhookServiceName, WebhookNamespace), "localhost"},
-		ips:        []net.IP{net.ParseIP("127.0.0.1")},
-		server:     true,
-	}, st.certDir+"/tls.crt", st.certDir+"/tls.key"); err != nil {
+	if _, err := c.ca.servingFiles(WebhookServiceName,
+		[]string{serviceDNS(WebhookServiceName, WebhookNamespace), "localhost", "127.0.0.1"},
+		st.certDir+"/tls.crt", st.certDir+"/tls.key"); err != nil {
 		return err
 	}
 	st.args = append([]string{

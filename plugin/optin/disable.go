@@ -80,10 +80,10 @@ func PlanRestore(n *corev1.Node) (Restore, error) {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("node/%s: %s records no allocatable; the kubelet restores it at its next status update", n.Name, names.RawAnnotation))
 		default:
 			r.Raw = &raw
-			if l := pick(raw.Allocatable); len(l) > 0 {
+			if l := policy.Pick(raw.Allocatable); len(l) > 0 {
 				status["allocatable"] = l
 			}
-			if l := pick(raw.Capacity); len(l) > 0 {
+			if l := policy.Pick(raw.Capacity); len(l) > 0 {
 				status["capacity"] = l
 			}
 		}
@@ -103,16 +103,6 @@ func PlanRestore(n *corev1.Node) (Restore, error) {
 		r.Status = b
 	}
 	return r, nil
-}
-
-func pick(l corev1.ResourceList) corev1.ResourceList {
-	out := corev1.ResourceList{}
-	for _, name := range policy.Resources {
-		if q, ok := l[name]; ok {
-			out[name] = q
-		}
-	}
-	return out
 }
 
 // Overbooked is a node whose bound pods request more of a resource than the raw allocatable

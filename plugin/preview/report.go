@@ -145,17 +145,7 @@ func serverItem(before, hypo, answer *corev1.Node, warnings []string) (Item, err
 const warningPrefix = "overcommit: "
 
 func resources(s corev1.NodeStatus) Resources {
-	return Resources{Allocatable: pick(s.Allocatable), Capacity: pick(s.Capacity)}
-}
-
-func pick(l corev1.ResourceList) corev1.ResourceList {
-	out := corev1.ResourceList{}
-	for _, name := range policy.Resources {
-		if q, ok := l[name]; ok {
-			out[name] = q
-		}
-	}
-	return out
+	return Resources{Allocatable: policy.Pick(s.Allocatable), Capacity: policy.Pick(s.Capacity)}
 }
 
 func resourcesDelta(before, after Resources) Resources {

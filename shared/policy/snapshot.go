@@ -10,10 +10,11 @@ import (
 
 // snapshot copies the cpu and memory entries of allocatable and capacity.
 func snapshot(alloc, capacity corev1.ResourceList) Snapshot {
-	return Snapshot{Allocatable: pick(alloc), Capacity: pick(capacity)}
+	return Snapshot{Allocatable: Pick(alloc), Capacity: Pick(capacity)}
 }
 
-func pick(l corev1.ResourceList) corev1.ResourceList {
+// Pick copies the entries of l that overcommit changes (Resources).
+func Pick(l corev1.ResourceList) corev1.ResourceList {
 	out := make(corev1.ResourceList, len(Resources))
 	for _, name := range Resources {
 		if q, ok := l[name]; ok {

@@ -17,9 +17,9 @@ func decodeReview(data []byte) (*review, error) {
 	s.Object(func(key []byte) {
 		switch string(key) {
 		case "apiVersion":
-			rev.APIVersion = stringOrNull(s)
+			rev.APIVersion = s.StringOrNull()
 		case "kind":
-			rev.Kind = stringOrNull(s)
+			rev.Kind = s.StringOrNull()
 		case "request":
 			if s.Null() {
 				return
@@ -40,16 +40,16 @@ func decodeRequest(s *jsonscan.Scanner, r *Request) {
 	s.Object(func(key []byte) {
 		switch string(key) {
 		case "uid":
-			r.UID = typesUID(stringOrNull(s))
+			r.UID = typesUID(s.StringOrNull())
 		case "kind":
 			s.Object(func(key []byte) {
 				switch string(key) {
 				case "group":
-					r.Kind.Group = stringOrNull(s)
+					r.Kind.Group = s.StringOrNull()
 				case "version":
-					r.Kind.Version = stringOrNull(s)
+					r.Kind.Version = s.StringOrNull()
 				case "kind":
-					r.Kind.Kind = stringOrNull(s)
+					r.Kind.Kind = s.StringOrNull()
 				default:
 					s.Skip()
 				}
@@ -58,27 +58,27 @@ func decodeRequest(s *jsonscan.Scanner, r *Request) {
 			s.Object(func(key []byte) {
 				switch string(key) {
 				case "group":
-					r.Resource.Group = stringOrNull(s)
+					r.Resource.Group = s.StringOrNull()
 				case "version":
-					r.Resource.Version = stringOrNull(s)
+					r.Resource.Version = s.StringOrNull()
 				case "resource":
-					r.Resource.Resource = stringOrNull(s)
+					r.Resource.Resource = s.StringOrNull()
 				default:
 					s.Skip()
 				}
 			})
 		case "subResource":
-			r.SubResource = stringOrNull(s)
+			r.SubResource = s.StringOrNull()
 		case "name":
-			r.Name = stringOrNull(s)
+			r.Name = s.StringOrNull()
 		case "namespace":
-			r.Namespace = stringOrNull(s)
+			r.Namespace = s.StringOrNull()
 		case "operation":
-			r.Operation = operation(stringOrNull(s))
+			r.Operation = operation(s.StringOrNull())
 		case "userInfo":
 			s.Object(func(key []byte) {
 				if string(key) == "username" {
-					r.UserInfo.Username = stringOrNull(s)
+					r.UserInfo.Username = s.StringOrNull()
 				} else {
 					s.Skip()
 				}
@@ -98,11 +98,4 @@ func decodeRequest(s *jsonscan.Scanner, r *Request) {
 			s.Skip()
 		}
 	})
-}
-
-func stringOrNull(s *jsonscan.Scanner) string {
-	if s.Null() {
-		return ""
-	}
-	return s.String()
 }

@@ -190,6 +190,14 @@ func (s *Scanner) String() string {
 	return string(s.rawString())
 }
 
+// StringOrNull reads a string, or null as "" (as encoding/json decodes null into a Go string).
+func (s *Scanner) StringOrNull() string {
+	if s.Null() {
+		return ""
+	}
+	return s.String()
+}
+
 // Bool reads true or false.
 func (s *Scanner) Bool() bool {
 	switch s.Peek() {

@@ -178,3 +178,15 @@ func TestCapture(t *testing.T) {
 		t.Errorf("captured (-want +got):\n%s", diff)
 	}
 }
+
+func TestStringOrNull(t *testing.T) {
+	s := New([]byte(`{"a": "x", "b": null, "c": 1}`))
+	got := map[string]string{}
+	s.Object(func(k []byte) { got[string(k)] = s.StringOrNull() })
+	if err := s.End(); err == nil || !strings.Contains(err.Error(), "expected a string") {
+		t.Errorf("a number read as a string: err = %v", err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "x", "b": "", "c": ""}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

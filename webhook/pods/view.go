@@ -30,17 +30,17 @@ func readView(raw []byte) (*sidecar.PodView, podID, error) {
 			sc.Object(func(key []byte) {
 				switch string(key) {
 				case "name":
-					id.name = str(sc)
+					id.name = sc.StringOrNull()
 				case "generateName":
-					id.generateName = str(sc)
+					id.generateName = sc.StringOrNull()
 				case "annotations":
 					sc.Object(func(key []byte) {
 						v.Annotations++
 						switch string(key) {
 						case names.SidecarInjectAnnotation:
-							v.Inject = str(sc)
+							v.Inject = sc.StringOrNull()
 						case names.SidecarStatusAnnotation:
-							v.Status = str(sc)
+							v.Status = sc.StringOrNull()
 						default:
 							sc.Skip()
 						}
@@ -88,7 +88,7 @@ func readContainer(sc *jsonscan.Scanner) sidecar.ContainerView {
 	sc.Object(func(key []byte) {
 		switch string(key) {
 		case "name":
-			c.Name = str(sc)
+			c.Name = sc.StringOrNull()
 		case "env":
 			sc.Array(func() { c.Env = append(c.Env, nameOf(sc)) })
 		case "volumeMounts":
@@ -97,9 +97,9 @@ func readContainer(sc *jsonscan.Scanner) sidecar.ContainerView {
 				sc.Object(func(key []byte) {
 					switch string(key) {
 					case "name":
-						m.Name = str(sc)
+						m.Name = sc.StringOrNull()
 					case "mountPath":
-						m.MountPath = str(sc)
+						m.MountPath = sc.StringOrNull()
 					default:
 						sc.Skip()
 					}
@@ -118,18 +118,10 @@ func nameOf(sc *jsonscan.Scanner) string {
 	var name string
 	sc.Object(func(key []byte) {
 		if string(key) == "name" {
-			name = str(sc)
+			name = sc.StringOrNull()
 		} else {
 			sc.Skip()
 		}
 	})
 	return name
-}
-
-// str reads a string; null reads as "", as it decodes into a Go string.
-func str(sc *jsonscan.Scanner) string {
-	if sc.Null() {
-		return ""
-	}
-	return sc.String()
 }
