@@ -31,7 +31,8 @@ type KeyPair struct {
 	KeyFile  string
 }
 
-// newCA creates a self-signed CA and writes its certificate to <dir>/<name>.crt.
+// newCA creates a self-signed CA and writes <dir>/<name>.crt and .key (the controller-manager
+// signs with the cluster CA's key).
 func newCA(dir, name string) (*CA, error) {
 	ca, err := certs.NewCA(name, certValidity)
 	if err != nil {
@@ -39,6 +40,13 @@ func newCA(dir, name string) (*CA, error) {
 	}
 	c := &CA{CA: ca, CertFile: filepath.Join(dir, name+".crt")}
 	if err := writeFile(c.CertFile, ca.CertPEM); err != nil {
+		return nil, err
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		return nil, fmt.Errorf("encoding the %s CA key: %w", name, err)
+	}
+	if err := writeFile(filepath.Join(dir, name+".key"), keyPEM); err != nil {
 		return nil, err
 	}
 	return c, nil
