@@ -330,6 +330,20 @@ func (c *Cluster) WebhookMetricsAddr() string {
 	return hostPort(c.webhook.metricsPort)
 }
 
+// SaveWebhookProfile writes one of the webhook's Go profiles to file: profile is the part after
+// /debug/pprof/, such as "heap?gc=1" or "profile?seconds=10" (the webhook serves them with
+// --pprof).
+func (c *Cluster) SaveWebhookProfile(ctx context.Context, profile, file string) error {
+	if c.webhook == nil {
+		return errors.New("the webhook is not part of this cluster (Options.Webhook)")
+	}
+	body, err := httpGet(ctx, http.DefaultClient, "http://"+hostPort(c.webhook.metricsPort)+"/debug/pprof/"+profile)
+	if err != nil {
+		return fmt.Errorf("fetching the webhook's profile: %w", err)
+	}
+	return writeFile(file, body)
+}
+
 // WebhookMetrics returns the webhook's Prometheus metrics in text format.
 func (c *Cluster) WebhookMetrics(ctx context.Context) (string, error) {
 	if c.webhook == nil {

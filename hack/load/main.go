@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +22,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -109,18 +107,20 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		drive(ctx, conns, o, o.warmup, 0) // warm-up: caches, GC steady state
-		before, err := readProc(pid)
+		before, err := cluster.ReadProcessStats(pid)
 		if err != nil {
 			return err
 		}
-		self, err := readProc(os.Getpid())
+		self, err := cluster.ReadProcessStats(os.Getpid())
 		if err != nil {
 			return err
 		}
 		var profile chan error
 		if o.profile != "" {
 			profile = make(chan error, 1)
-			go func() { profile <- fetchProfile(ctx, c.WebhookMetricsAddr(), o.duration, o.profile+"."+kind+".pprof") }()
+			go func() {
+				profile <- c.SaveWebhookProfile(ctx, fmt.Sprintf("profile?seconds=%d", int(o.duration.Seconds())), o.profile+"."+kind+".pprof")
+			}()
 		}
 		res := drive(ctx, conns, o, o.duration, pid)
 		if profile != nil {
@@ -128,18 +128,18 @@ func run(ctx context.Context, o options) error {
 				return err
 			}
 		}
-		after, err := readProc(pid)
+		after, err := cluster.ReadProcessStats(pid)
 		if err != nil {
 			return err
 		}
-		selfAfter, err := readProc(os.Getpid())
+		selfAfter, err := cluster.ReadProcessStats(os.Getpid())
 		if err != nil {
 			return err
 		}
 		for _, c := range conns {
 			c.close()
 		}
-		res.print(os.Stdout, kind, o, len(body), before, after, selfAfter.cpu-self.cpu)
+		res.print(os.Stdout, kind, o, len(body), before, after, selfAfter.CPU-self.CPU)
 	}
 	return nil
 }
@@ -240,8 +240,8 @@ func drive(ctx context.Context, conns []*conn, o options, d time.Duration, pid i
 				case <-done:
 					return
 				case <-t.C:
-					if p, err := readProc(pid); err == nil && p.rss > res.peakRSS.Load() {
-						res.peakRSS.Store(p.rss)
+					if p, err := cluster.ReadProcessStats(pid); err == nil && p.RSS > res.peakRSS.Load() {
+						res.peakRSS.Store(p.RSS)
 					}
 				}
 			}
@@ -327,7 +327,7 @@ func drive(ctx context.Context, conns []*conn, o options, d time.Duration, pid i
 	return res
 }
 
-func (r *result) print(w io.Writer, kind string, o options, size int, before, after procStat, selfCPU time.Duration) {
+func (r *result) print(w io.Writer, kind string, o options, size int, before, after cluster.ProcessStats, selfCPU time.Duration) {
 	slices.Sort(r.latencies)
 	n := len(r.latencies)
 	pct := func(p float64) time.Duration { return percentile(r.latencies, p) }
@@ -335,7 +335,7 @@ func (r *result) print(w io.Writer, kind string, o options, size int, before, af
 	if o.rate > 0 {
 		mode = fmt.Sprintf("at %d/s", o.rate)
 	}
-	cpu := after.cpu - before.cpu
+	cpu := after.CPU - before.CPU
 	fmt.Fprintf(w, "%s reviews (%d bytes), %s, %d connections, %s:\n", kind, size, mode, o.conns, r.elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  throughput  %.0f/s (%d ok, %d errors)\n", float64(n)/r.elapsed.Seconds(), n, r.errors)
 	fmt.Fprintf(w, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", pct(50), pct(90), pct(99), pct(99.9), pct(100))
@@ -345,7 +345,7 @@ func (r *result) print(w io.Writer, kind string, o options, size int, before, af
 			percentile(r.lateness, 50), percentile(r.lateness, 99))
 	}
 	fmt.Fprintf(w, "  webhook     cpu %.2f cores (%.1f µs per review), rss %.1f MiB (peak %.1f MiB)\n",
-		cpu.Seconds()/r.elapsed.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)), float64(after.rss)/(1<<20), float64(max(r.peakRSS.Load(), after.rss))/(1<<20))
+		cpu.Seconds()/r.elapsed.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)), float64(after.RSS)/(1<<20), float64(max(r.peakRSS.Load(), after.RSS))/(1<<20))
 	fmt.Fprintf(w, "  load gen    cpu %.2f cores (%.1f µs per review)\n",
 		selfCPU.Seconds()/r.elapsed.Seconds(), float64(selfCPU.Microseconds())/float64(max(n, 1)))
 	if r.firstErr != nil {
@@ -361,53 +361,4 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	}
 	i := int(float64(n)*p/100+0.5) - 1
 	return sorted[min(max(i, 0), n-1)]
-}
-
-// fetchProfile records the webhook's CPU profile for d (it serves pprof with --pprof).
-func fetchProfile(ctx context.Context, addr string, d time.Duration, file string) error {
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("fetching the webhook's profile: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetching the webhook's profile: HTTP %d %v", resp.StatusCode, err)
-	}
-	return os.WriteFile(file, data, 0o644)
-}
-
-type procStat struct {
-	cpu time.Duration
-	rss int64
-}
-
-// readProc reads a process's CPU time (user+system) and resident memory from /proc.
-func readProc(pid int) (procStat, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return procStat{}, fmt.Errorf("reading webhook stats: %w", err)
-	}
-	// Fields after the command name (which may contain spaces) start after the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return procStat{}, errors.New("unexpected /proc/pid/stat format")
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 22 {
-		return procStat{}, errors.New("short /proc/pid/stat")
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	rssPages, _ := strconv.ParseInt(f[21], 10, 64)
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	return procStat{
-		cpu: time.Duration(utime+stime) * time.Second / ticksPerSecond,
-		rss: rssPages * int64(os.Getpagesize()),
-	}, nil
 }

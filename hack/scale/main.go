@@ -18,8 +18,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -293,19 +291,19 @@ func measureScale(ctx context.Context, c *cluster.Cluster, o options) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(5 * time.Second) // let the heap settle after the initial list
-	rss, hwm, err := memory(c.WebhookPID())
+	mem, err := cluster.ReadProcessStats(c.WebhookPID())
 	if err != nil {
 		return err
 	}
 	if o.heapProf != "" {
-		if err := saveHeapProfile(ctx, c, o.heapProf); err != nil {
+		if err := c.SaveWebhookProfile(ctx, "heap?gc=1", o.heapProf); err != nil {
 			return err
 		}
 	}
 	m, _ := c.WebhookMetrics(ctx)
 	fmt.Printf("webhook with %d nodes and %d pods:\n", o.nodes, o.pods)
 	fmt.Printf("  serving (readyz) after %s, pod cache synced after %s (%s)\n", ready.Round(time.Millisecond), synced.Round(time.Millisecond), metricLine(m, "overcommit_usage_pod_cache_pods"))
-	fmt.Printf("  rss %.1f MiB (peak %.1f MiB)\n", float64(rss)/(1<<20), float64(hwm)/(1<<20))
+	fmt.Printf("  rss %.1f MiB (peak %.1f MiB)\n", float64(mem.RSS)/(1<<20), float64(mem.PeakRSS)/(1<<20))
 
 	if err := reportWrites(ctx, c, 10*time.Second); err != nil {
 		return err
@@ -376,31 +374,6 @@ func apiserverWrites(ctx context.Context, c *cluster.Cluster) (map[string]float6
 		out[key] += v
 	}
 	return out, nil
-}
-
-// saveHeapProfile writes the webhook's heap profile (after a GC) to path.
-func saveHeapProfile(ctx context.Context, c *cluster.Cluster, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.WebhookMetricsAddr()+"/debug/pprof/heap?gc=1", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("fetching the webhook's heap profile: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetching the webhook's heap profile: %s", resp.Status)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return f.Close()
 }
 
 func metricLine(metrics, name string) string {
@@ -494,26 +467,6 @@ func timeCommand(ctx context.Context, name string, args ...string) (time.Duratio
 		return wall, 0, nil
 	}
 	return wall, ru.Maxrss * 1024, nil // Linux reports KiB
-}
-
-// memory reads VmRSS and VmHWM (peak) of a process.
-func memory(pid int) (rss, hwm int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var kib int64
-		if n, _ := fmt.Sscanf(sc.Text(), "VmRSS: %d kB", &kib); n == 1 {
-			rss = kib << 10
-		}
-		if n, _ := fmt.Sscanf(sc.Text(), "VmHWM: %d kB", &kib); n == 1 {
-			hwm = kib << 10
-		}
-	}
-	return rss, hwm, sc.Err()
 }
 
 // measureWriteCost runs two real kubelets (kubemark), opts one in, and counts each one's own
