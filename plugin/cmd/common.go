@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -164,4 +165,52 @@ func outcomeErrors(outcomes []optin.Outcome) error {
 		errs = append(errs, fmt.Errorf("%d of %d nodes failed", len(errs), len(outcomes)))
 	}
 	return errors.Join(errs...)
+}
+
+// nodeWrite is what enable and disable share: which nodes, whether to dry-run, how to print.
+type nodeWrite struct {
+	selectionFlags
+	dryRunValue string
+	printFlags  *genericclioptions.PrintFlags
+
+	selection kube.Selection
+	dryRun    optin.DryRun
+	printer   printers.ResourcePrinter
+}
+
+func (w *nodeWrite) addFlags(cmd *cobra.Command, allHelp string) {
+	w.selectionFlags.add(cmd, allHelp)
+	addDryRunFlag(cmd, &w.dryRunValue)
+	w.printFlags = newObjectPrintFlags(cmd)
+}
+
+// complete turns the flags and node arguments into values.
+func (w *nodeWrite) complete(args []string) error {
+	w.selection = w.selectionFlags.selection(args)
+	var err error
+	if w.dryRun, err = optin.ParseDryRun(w.dryRunValue); err != nil {
+		return err
+	}
+	w.printer, err = objectPrinter(w.printFlags)
+	return err
+}
+
+// command is kubectl's Complete, Validate, Run pattern, which every command's options follow.
+type command interface {
+	Complete(cmd *cobra.Command, args []string) error
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// runE runs a command's three steps in order, stopping at the first error.
+func runE(o command) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(cmd, args); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(cmd.Context())
+	}
 }

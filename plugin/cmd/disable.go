@@ -5,9 +5,7 @@ import (
 	"errors"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/overcommit-dev/overcommit/plugin/kube"
 	"github.com/overcommit-dev/overcommit/plugin/optin"
@@ -17,14 +15,8 @@ import (
 // DisableOptions are the options of `kubectl overcommit disable`.
 type DisableOptions struct {
 	base
-	printFlags *genericclioptions.PrintFlags
-	selectionFlags
-	dryRunValue string
-	force       bool
-
-	selection kube.Selection
-	dryRun    optin.DryRun
-	printer   printers.ResourcePrinter
+	nodeWrite
+	force bool
 }
 
 // NewCmdDisable returns `kubectl overcommit disable`.
@@ -49,31 +41,16 @@ could reject running pods. Move pods first, or use --force.`,
   # What would be stored?
   kubectl overcommit disable worker-1 --dry-run=server -o yaml`,
 		ValidArgsFunction: completeNodes(f, names.EnabledLabel+"="+names.EnabledValue),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              runE(o),
 	}
 	cmd.Flags().BoolVar(&o.force, "force", false, "Opt out even nodes whose bound pods request more than the restored allocatable")
-	o.selectionFlags.add(cmd, "Opt out every node of the cluster")
-	addDryRunFlag(cmd, &o.dryRunValue)
-	o.printFlags = newObjectPrintFlags(cmd)
+	o.nodeWrite.addFlags(cmd, "Opt out every node of the cluster")
 	return cmd
 }
 
 // Complete turns flags and arguments into values and makes the clients.
 func (o *DisableOptions) Complete(_ *cobra.Command, args []string) error {
-	o.selection = o.selectionFlags.selection(args)
-	var err error
-	if o.dryRun, err = optin.ParseDryRun(o.dryRunValue); err != nil {
-		return err
-	}
-	if o.printer, err = objectPrinter(o.printFlags); err != nil {
+	if err := o.nodeWrite.complete(args); err != nil {
 		return err
 	}
 	return o.completeClients()

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 
@@ -20,15 +19,10 @@ import (
 // EnableOptions are the options of `kubectl overcommit enable`.
 type EnableOptions struct {
 	base
-	printFlags *genericclioptions.PrintFlags
-	selectionFlags
+	nodeWrite
 	changeFlags
-	dryRunValue string
 
-	selection kube.Selection
-	dryRun    optin.DryRun
-	printer   printers.ResourcePrinter
-	now       func() time.Time
+	now func() time.Time
 }
 
 // NewCmdEnable returns `kubectl overcommit enable`.
@@ -56,31 +50,16 @@ that use what the node promised them get OOM-killed.`,
   # Show the node the apiserver would store, without storing it
   kubectl overcommit enable worker-1 --cpu-ratio 2 --dry-run=server -o yaml`,
 		ValidArgsFunction: completeNodes(f, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              runE(o),
 	}
 	o.changeFlags.add(cmd)
-	o.selectionFlags.add(cmd, "Opt in every node of the cluster")
-	addDryRunFlag(cmd, &o.dryRunValue)
-	o.printFlags = newObjectPrintFlags(cmd)
+	o.nodeWrite.addFlags(cmd, "Opt in every node of the cluster")
 	return cmd
 }
 
 // Complete turns flags and arguments into values and makes the clients.
 func (o *EnableOptions) Complete(_ *cobra.Command, args []string) error {
-	o.selection = o.selectionFlags.selection(args)
-	var err error
-	if o.dryRun, err = optin.ParseDryRun(o.dryRunValue); err != nil {
-		return err
-	}
-	if o.printer, err = objectPrinter(o.printFlags); err != nil {
+	if err := o.nodeWrite.complete(args); err != nil {
 		return err
 	}
 	return o.completeClients()

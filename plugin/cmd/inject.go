@@ -66,15 +66,7 @@ kube-public, kube-node-lease and the webhook's namespace alone. It does not chec
   # From stdin
   kubectl get deploy web -o yaml | kubectl overcommit inject -f - --from-cluster`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	cmd.Flags().StringVarP(&o.filename, "filename", "f", "", "File with the pods or workloads to inject (YAML or JSON, several documents allowed); - reads stdin")
 	cmd.Flags().StringVar(&o.templateDir, "template-dir", "", "Directory of sidecar template ConfigMap manifests (*.yaml, *.yml, *.json)")

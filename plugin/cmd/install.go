@@ -47,15 +47,7 @@ Without --image, a release of the plugin installs the webhook image of the same 
   # Review first
   kubectl overcommit install > overcommit.yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	cmd.Flags().StringVar(&o.overlay, "overlay", deploy.DefaultOverlay, "Which install: "+strings.Join(deploy.Overlays(), " or "))
 	cmd.Flags().StringVar(&o.image, "image", "", "Webhook image (repository[:tag][@digest]); default: the manifests' image, or this release's")

@@ -60,15 +60,7 @@ answers like a real one. Its answer includes the webhook's own settings and cach
   # The webhook's JSON patch
   kubectl overcommit preview worker-1 --cpu-ratio 2 -o patch`,
 		ValidArgsFunction: completeNodes(f, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              runE(o),
 	}
 	o.changeFlags.add(cmd)
 	o.selectionFlags.add(cmd, "Preview every node of the cluster")

@@ -49,15 +49,7 @@ Without metrics.k8s.io (no metrics-server) it says so once and leaves the usage 
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	cmd.Flags().StringVarP(&o.selector, "selector", "l", "", "Selector (label query) to filter nodes on, supports '=', '==', '!=', 'in', 'notin' (e.g. -l key1=value1,key2=value2)")
 	cmd.Flags().StringVar(&o.sortBy, "sort-by", "name", "Sort rows by one of: name, cpu-extra, memory-extra, cpu-requests, memory-requests, cpu-usage, memory-usage, pods (amounts largest first)")

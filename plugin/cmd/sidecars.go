@@ -74,15 +74,7 @@ record but whose ConfigMap is gone is listed as Missing.`,
   # Why is a template invalid?
   kubectl overcommit sidecars -o yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	cmd.Flags().StringVar(&o.webhookNamespace, "webhook-namespace", defaultWebhookNamespace, "Namespace of the overcommit webhook, which holds the sidecar templates")
 	cmd.Flags().StringVarP(&o.output, "output", "o", output.FormatTable, "Output format: table, json or yaml")
