@@ -36,10 +36,7 @@ type Webhook struct {
 	OnPanic func(req *Request) Response
 }
 
-var (
-	bufPool  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-	respPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-)
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // putBuffer returns a buffer to the pool unless one huge request grew it: that memory should go
 // back to the heap rather than stay pinned.
@@ -153,14 +150,10 @@ func isJSON(contentType string) bool {
 }
 
 func writeResponse(w http.ResponseWriter, req *Request, resp Response) error {
-	bp := respPool.Get().(*[]byte)
-	out, err := appendReview((*bp)[:0], req.UID, resp)
-	defer func() {
-		if cap(out) <= 256<<10 { // as putBuffer: a huge answer's memory goes back to the heap
-			*bp = out
-			respPool.Put(bp)
-		}
-	}()
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer putBuffer(buf)
+	buf.Reset()
+	out, err := appendReview(buf.AvailableBuffer(), req.UID, resp)
 	if err != nil {
 		http.Error(w, "encoding response", http.StatusInternalServerError)
 		return fmt.Errorf("encoding response: %w", err)
@@ -170,6 +163,7 @@ func writeResponse(w http.ResponseWriter, req *Request, resp Response) error {
 	// A length, not chunked encoding: a patch response is larger than net/http's 2 KB buffer.
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	_, err = w.Write(out)
+	buf.Write(out) // keeps an answer that outgrew the buffer's memory for the next one
 	return err
 }
 
