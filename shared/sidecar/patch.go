@@ -75,7 +75,7 @@ func (w *patchWriter) add(path string, value any) {
 		return
 	}
 	w.buf = append(w.buf, `{"op":"add","path":`...)
-	w.buf = strconv.AppendQuote(w.buf, path) // paths are ASCII names and indices: Go quoting is JSON
+	w.buf = jsonappend.String(w.buf, path)
 	w.buf = append(w.buf, `,"value":`...)
 	w.buf = append(w.buf, raw...)
 	w.buf = append(w.buf, "},"...)
