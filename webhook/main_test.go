@@ -168,7 +168,7 @@ func TestParseOptions(t *testing.T) {
 		{args: nil},
 		{args: []string{"--max-cpu-ratio=3", "--default-cpu-ratio=2"}},
 		{args: []string{"--default-cpu-ratio=5"}, wantErr: "default cpu ratio 5 must be between 1 and the max 4"},
-		{args: []string{"--max-memory-ratio=0.5"}, wantErr: "max memory ratio 0.5 is below 1"},
+		{args: []string{"--max-memory-ratio=0.5"}, wantErr: "max memory ratio 0.5 must be between 1 and 100"},
 		{args: []string{"--default-cpu-ratio=abc"}, wantErr: `invalid ratio "abc"`},
 		{args: []string{"--port=0"}, wantErr: "--port 0 out of range"},
 		{args: []string{"--log-format=xml"}, wantErr: "want json or text"},

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
@@ -37,6 +36,10 @@ type Input struct {
 	Node Node
 	// Writer is the username of whoever writes the node (request.userInfo.username).
 	Writer string
+	// Update is true when the write replaces a stored node (an UPDATE, with an oldObject), and
+	// OldAllocatable is then the allocatable stored before it.
+	Update         bool
+	OldAllocatable corev1.ResourceList
 	// Usage is nil when the caches that provide it are not ready; the usage policy then falls back.
 	Usage *UsageSample
 	// UsageUnavailable says why Usage is nil, for the warning ("pod cache not synced").
@@ -129,22 +132,37 @@ func Compute(in Input, s Settings) Result {
 		if !ok {
 			continue
 		}
+		raw, err := amount(name, a)
+		var rawCap int64
+		c, hasCap := base.Capacity[name]
+		if err == nil && hasCap {
+			rawCap, err = amount(name, c)
+		}
+		if err != nil {
+			res.warnf("%v; leaving %s unchanged", err, name)
+			continue
+		}
 		r := cpuRatio
 		if name == corev1.ResourceMemory {
 			r = memRatio
 		}
-		raw := value(name, a)
 		next := mulFloor(raw, r)
 		if pol == names.PolicyUsage {
 			next = res.usageTarget(name, raw, next, usage, s.UsageMargin)
 		}
-		q := quantity(name, next)
-		res.Allocatable[name] = q
-		res.Applied.Allocatable[name] = q
-		if c, ok := base.Capacity[name]; ok {
-			cq := quantity(name, value(name, c)+(next-raw))
-			res.Capacity[name] = cq
-			res.Applied.Capacity[name] = cq
+		res.Allocatable[name] = quantity(name, next)
+		if hasCap {
+			res.Capacity[name] = quantity(name, rawCap+(next-raw))
+		}
+	}
+	// The record holds what is stored for both resources, changed or not, so that the next write
+	// recognises the whole of our output.
+	for _, name := range Resources {
+		if q, ok := res.Allocatable[name]; ok {
+			res.Applied.Allocatable[name] = q
+		}
+		if q, ok := res.Capacity[name]; ok {
+			res.Applied.Capacity[name] = q
 		}
 	}
 	res.Reason = reason(pol, cpuRatio, memRatio, res.Fallback)
@@ -173,33 +191,45 @@ func (res *Result) ratio(ann map[string]string, key string, l Limits) Ratio {
 	return r
 }
 
-// base applies the never-compound rule: our own earlier output coming back from a writer other
-// than the node's kubelet is replaced by the raw record it was computed from.
+// base applies the never-compound rule. The incoming allocatable is the kubelet's new raw value
+// when the node's own kubelet changes it; otherwise, when it is our own earlier output (it equals
+// the applied record), the raw record is the base. Whether the writer is the kubelet does not
+// decide it alone: a kubelet's status patch is a diff against its cached copy of the node, so it
+// may leave our output in place under the kubelet's name. A missing or unreadable applied record
+// next to a raw record cannot prove the incoming value is not ours, so raw is the base then too.
 func (res *Result) base(in Input) (Snapshot, bool) {
 	incoming := snapshot(in.Node.Allocatable, in.Node.Capacity)
-	appliedJSON, hasApplied := in.Node.Annotations[names.AppliedAnnotation]
-	if !hasApplied || in.Writer == names.KubeletUser(in.Node.Name) {
+	kubelet := in.Writer == names.KubeletUser(in.Node.Name)
+	unchanged := in.Update && sameResources(incoming.Allocatable, in.OldAllocatable)
+	if kubelet && !unchanged {
 		return incoming, true
 	}
-	var applied Applied
-	if err := unmarshalSnapshot(appliedJSON, &applied); err != nil {
-		res.warnf("ignoring unreadable %s: %v", names.AppliedAnnotation, err)
-		return incoming, true
-	}
-	if !sameResources(incoming.Allocatable, applied.Allocatable) {
-		return incoming, true
-	}
-	var raw Snapshot
 	rawJSON, hasRaw := in.Node.Annotations[names.RawAnnotation]
+	appliedJSON, hasApplied := in.Node.Annotations[names.AppliedAnnotation]
+	switch {
+	case !hasApplied && !hasRaw:
+		return incoming, true
+	case !hasApplied:
+		res.warnf("%s is missing; starting from %s", names.AppliedAnnotation, names.RawAnnotation)
+	default:
+		applied, err := ParseApplied(appliedJSON)
+		if err != nil {
+			if !hasRaw {
+				res.warnf("ignoring unreadable %s: %v", names.AppliedAnnotation, err)
+				return incoming, true
+			}
+			res.warnf("%s is unreadable (%v); starting from %s", names.AppliedAnnotation, err, names.RawAnnotation)
+		} else if !sameResources(incoming.Allocatable, applied.Allocatable) {
+			return incoming, true
+		}
+	}
 	if !hasRaw {
 		res.warnf("allocatable equals our last output but %s is missing; leaving it as is", names.RawAnnotation)
 		return Snapshot{}, false
 	}
-	if err := unmarshalSnapshot(rawJSON, &raw); err != nil || len(raw.Allocatable) == 0 {
-		if err == nil {
-			err = fmt.Errorf("no allocatable")
-		}
-		res.warnf("allocatable equals our last output but %s is unreadable (%v); leaving it as is", names.RawAnnotation, err)
+	raw, err := ParseRaw(rawJSON)
+	if err != nil {
+		res.warnf("allocatable may be our last output but %s is unreadable (%v); leaving it as is", names.RawAnnotation, err)
 		return Snapshot{}, false
 	}
 	return raw, true
@@ -239,9 +269,14 @@ func (res *Result) usageTarget(name corev1.ResourceName, raw, ceiling int64, u *
 	}
 	var requested int64
 	if q, ok := u.Requests[name]; ok {
-		requested = value(name, q)
+		requested = min(Amount(name, q), MaxAmount)
 	}
-	want := raw + requested - mulCeil(value(name, used), One+margin)
+	usedAmount, err := amount(name, used)
+	if err != nil {
+		res.fallback("usage policy: %v; no %s overcommit", err, name)
+		return raw
+	}
+	want := raw + requested - mulCeil(usedAmount, One+margin)
 	return max(raw, min(want, ceiling))
 }
 
@@ -262,19 +297,4 @@ func reason(pol string, cpu, mem Ratio, fellBack bool) string {
 		return fmt.Sprintf("usage policy: unused requests reclaimed (cpu up to x%s, memory up to x%s)", cpu, mem)
 	}
 	return fmt.Sprintf("static policy: cpu x%s, memory x%s", cpu, mem)
-}
-
-// value is a resource amount as an integer: millicores for cpu, bytes otherwise.
-func value(name corev1.ResourceName, q resource.Quantity) int64 {
-	if name == corev1.ResourceCPU {
-		return q.MilliValue()
-	}
-	return q.Value()
-}
-
-func quantity(name corev1.ResourceName, v int64) resource.Quantity {
-	if name == corev1.ResourceCPU {
-		return *resource.NewMilliQuantity(v, resource.DecimalSI)
-	}
-	return *resource.NewQuantity(v, resource.BinarySI)
 }

@@ -77,10 +77,13 @@ func TestComputeStatic(t *testing.T) {
 			wantWarnings: []string{`"0.5" is below 1`}},
 		{name: "negative", ann: map[string]string{names.CPURatioAnnotation: "-1"},
 			wantCPU: "3900m", wantCPUCap: "4", wantMem: "15Gi", wantMemCap: "16Gi",
-			wantWarnings: []string{`"-1" is below 1`}},
-		{name: "huge is clamped to max", ann: map[string]string{names.CPURatioAnnotation: "1e9", names.MemoryRatioAnnotation: "3"},
+			wantWarnings: []string{`invalid overcommit.dev/cpu-ratio "-1"`}},
+		{name: "exponent is not a ratio", ann: map[string]string{names.CPURatioAnnotation: "1e9"},
+			wantCPU: "3900m", wantCPUCap: "4", wantMem: "15Gi", wantMemCap: "16Gi",
+			wantWarnings: []string{`invalid overcommit.dev/cpu-ratio "1e9"`}},
+		{name: "huge is clamped to max", ann: map[string]string{names.CPURatioAnnotation: "999999", names.MemoryRatioAnnotation: "3"},
 			wantCPU: "15600m", wantCPUCap: "15700m", wantMem: "23040Mi", wantMemCap: "24064Mi",
-			wantWarnings: []string{`"1e9" is above the maximum 4`, `"3" is above the maximum 1.5`}},
+			wantWarnings: []string{`"999999" is above the maximum 4`, `"3" is above the maximum 1.5`}},
 		{name: "unknown policy is static", ann: map[string]string{names.PolicyAnnotation: "magic", names.CPURatioAnnotation: "2"},
 			wantCPU: "7800m", wantCPUCap: "7900m", wantMem: "15Gi", wantMemCap: "16Gi",
 			wantWarnings: []string{`unknown overcommit.dev/policy "magic"`}},
@@ -183,8 +186,8 @@ func checkCapacityMoved(t *testing.T, in Node, got Result) {
 	t.Helper()
 	for _, name := range Resources {
 		a, a2, c, c2 := in.Allocatable[name], got.Allocatable[name], in.Capacity[name], got.Capacity[name]
-		if value(name, c2)-value(name, c) != value(name, a2)-value(name, a) {
-			t.Errorf("%s: capacity moved %d, allocatable %d", name, value(name, c2)-value(name, c), value(name, a2)-value(name, a))
+		if Amount(name, c2)-Amount(name, c) != Amount(name, a2)-Amount(name, a) {
+			t.Errorf("%s: capacity moved %d, allocatable %d", name, Amount(name, c2)-Amount(name, c), Amount(name, a2)-Amount(name, a))
 		}
 	}
 }
@@ -198,6 +201,7 @@ func TestComputeNeverCompounds(t *testing.T) {
 		name     string
 		writer   string
 		mutate   func(*Node)
+		update   bool // an UPDATE whose oldObject holds what is stored
 		wantCPU  string
 		wantKeep bool
 		wantWarn []string
@@ -218,9 +222,33 @@ func TestComputeNeverCompounds(t *testing.T) {
 		{name: "raw record corrupt", writer: "kubernetes-admin",
 			mutate:  func(n *Node) { n.Annotations[names.RawAnnotation] = "{not json" },
 			wantCPU: "7800m", wantKeep: true, wantWarn: []string{"overcommit.dev/raw is unreadable"}},
-		{name: "applied record corrupt: treated as fresh input", writer: "kubernetes-admin",
+		{name: "applied record corrupt: raw is the base", writer: "kubernetes-admin",
 			mutate:  func(n *Node) { n.Annotations[names.AppliedAnnotation] = "[]" },
-			wantCPU: "15600m", wantWarn: []string{"ignoring unreadable overcommit.dev/applied"}},
+			wantCPU: "7800m", wantWarn: []string{"overcommit.dev/applied is unreadable"}},
+		{name: "applied record lost: raw is the base", writer: "kubernetes-admin",
+			mutate:  func(n *Node) { delete(n.Annotations, names.AppliedAnnotation) },
+			wantCPU: "7800m", wantWarn: []string{"overcommit.dev/applied is missing"}},
+		{name: "applied record lost, kubelet diff without allocatable: raw is the base", writer: "system:node:worker-1", update: true,
+			mutate:  func(n *Node) { delete(n.Annotations, names.AppliedAnnotation) },
+			wantCPU: "7800m", wantWarn: []string{"overcommit.dev/applied is missing"}},
+		{name: "both records lost: the stored value is taken as raw", writer: "kubernetes-admin",
+			mutate: func(n *Node) {
+				delete(n.Annotations, names.AppliedAnnotation)
+				delete(n.Annotations, names.RawAnnotation)
+			},
+			wantCPU: "15600m"},
+		{name: "kubelet diff patch without allocatable: our output is not compounded", writer: "system:node:worker-1", update: true,
+			wantCPU: "7800m"},
+		{name: "kubelet CREATE carrying our output is taken as the kubelet's", writer: "system:node:worker-1",
+			wantCPU: "15600m"},
+		{name: "kubelet diff changing allocatable to a new raw value", writer: "system:node:worker-1", update: true,
+			mutate: func(n *Node) {
+				n.Allocatable = list("cpu", "1900m", "memory", "15Gi", "pods", "110")
+				n.Capacity = list("cpu", "2", "memory", "16Gi", "pods", "110")
+			}, wantCPU: "3800m"},
+		{name: "raw record forged in an unreadable spelling", writer: "kubernetes-admin",
+			mutate:  func(n *Node) { n.Annotations[names.RawAnnotation] = `{"allocatable":{"cpu":"1e-2000000000"}}` },
+			wantCPU: "7800m", wantKeep: true, wantWarn: []string{"overcommit.dev/raw is unreadable"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,7 +256,11 @@ func TestComputeNeverCompounds(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(&n)
 			}
-			got := Compute(Input{Node: n, Writer: tt.writer, Now: now}, s)
+			in := Input{Node: n, Writer: tt.writer, Now: now}
+			if tt.update {
+				in.Update, in.OldAllocatable = true, stored.Allocatable
+			}
+			got := Compute(in, s)
 			if q := got.Allocatable[corev1.ResourceCPU]; q.String() != tt.wantCPU {
 				t.Errorf("cpu = %s, want %s", q.String(), tt.wantCPU)
 			}
@@ -362,7 +394,7 @@ func TestSettingsJSON(t *testing.T) {
 func TestValidateRatio(t *testing.T) {
 	l := Limits{Default: One, Max: 4 * One}
 	for in, wantErr := range map[string]string{"2": "", "4": "", "1": "", "0.5": "must be at least 1", "x": `invalid cpu ratio "x"`,
-		"-1": "must be at least 1", "4.5": "the webhook allows at most 4", "1e9": "at most 4"} {
+		"-1": `invalid cpu ratio "-1"`, "4.5": "the webhook allows at most 4", "1e9": `invalid cpu ratio "1e9"`, "999999": "at most 4"} {
 		_, err := ValidateRatio("cpu", in, l)
 		if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
 			t.Errorf("ValidateRatio(%q) = %v, want %q", in, err, wantErr)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -16,91 +17,35 @@ type Ratio int64
 // One is the ratio 1.0: no overcommit.
 const One Ratio = 1_000_000
 
-// maxParsedRatio caps what ParseRatio returns for huge inputs ("1e9" and beyond), so that later
-// arithmetic cannot overflow; anything this large is far above every sane maximum and is clamped.
-const maxParsedRatio Ratio = 1_000_000 * One
+// MaxRatio is the largest ratio a setting may allow (see MaxAmount for why there is a cap).
+const MaxRatio Ratio = 100 * One
 
-var errNotDecimal = errors.New("not a decimal number")
+// RatioPattern is the only spelling of a ratio accepted anywhere (annotations, settings, flags):
+// plain decimal digits, at most six before the point and twelve after; digits past the sixth
+// decimal place are dropped. The CEL of policy mode parses ratios with the same pattern, so both
+// modes agree on every string, and nothing unbounded reaches a parser.
+const RatioPattern = `^[0-9]{1,6}([.][0-9]{1,12})?$`
 
-// ParseRatio parses a plain decimal ("2", "1.25", "1e1") exactly. Digits beyond the sixth decimal
-// place are truncated. Negative values parse (callers clamp them); values above a million saturate.
-// It never allocates for ordinary inputs and cannot be made to do unbounded work.
+var (
+	ratioRE       = regexp.MustCompile(RatioPattern)
+	errNotDecimal = errors.New("not a decimal number")
+)
+
+// ParseRatio parses a ratio spelled as RatioPattern says, exactly, as millionths.
 func ParseRatio(s string) (Ratio, error) {
-	str := strings.TrimSpace(s)
-	if str == "" {
+	if len(s) > 19 || !ratioRE.MatchString(s) {
 		return 0, errNotDecimal
 	}
-	if len(str) > 40 {
-		return 0, fmt.Errorf("%w: too long", errNotDecimal)
-	}
-	neg := false
-	switch str[0] {
-	case '-':
-		neg = true
-		str = str[1:]
-	case '+':
-		str = str[1:]
-	}
-	i := 0
-	intStart := i
-	for i < len(str) && isDigit(str[i]) {
-		i++
-	}
-	intDigits := str[intStart:i]
-	fracDigits := ""
-	if i < len(str) && str[i] == '.' {
-		i++
-		fracStart := i
-		for i < len(str) && isDigit(str[i]) {
-			i++
-		}
-		fracDigits = str[fracStart:i]
-	}
-	if intDigits == "" && fracDigits == "" {
+	whole, frac, _ := strings.Cut(s, ".")
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
 		return 0, errNotDecimal
 	}
-	exp := 0
-	if i < len(str) && (str[i] == 'e' || str[i] == 'E') {
-		e, err := strconv.Atoi(str[i+1:])
-		if err != nil || e > 100 || e < -100 {
-			return 0, fmt.Errorf("%w: bad exponent", errNotDecimal)
-		}
-		exp = e
-		i = len(str)
-	}
-	if i != len(str) {
+	f, err := strconv.ParseInt((frac + "000000")[:6], 10, 64)
+	if err != nil {
 		return 0, errNotDecimal
 	}
-	// value in millionths = digits * 10^scale
-	digits := strings.TrimLeft(intDigits+fracDigits, "0")
-	scale := exp - len(fracDigits) + 6
-	if scale < 0 {
-		if len(digits) <= -scale {
-			digits = ""
-		} else {
-			digits = digits[:len(digits)+scale]
-		}
-		scale = 0
-	}
-	var v Ratio
-	if digits != "" {
-		if len(digits)+scale > 18 {
-			v = maxParsedRatio
-		} else {
-			n, err := strconv.ParseInt(digits, 10, 64)
-			if err != nil {
-				return 0, errNotDecimal
-			}
-			for ; scale > 0; scale-- {
-				n *= 10
-			}
-			v = min(Ratio(n), maxParsedRatio)
-		}
-	}
-	if neg {
-		v = -v
-	}
-	return v, nil
+	return Ratio(w)*One + Ratio(f), nil
 }
 
 // MustParseRatio is ParseRatio for constants known to be valid.
@@ -111,8 +56,6 @@ func MustParseRatio(s string) Ratio {
 	}
 	return r
 }
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // String prints the shortest exact decimal: "2", "1.5", "1.333333".
 func (r Ratio) String() string {

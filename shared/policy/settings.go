@@ -41,15 +41,15 @@ func (s Settings) Validate() error {
 		name string
 		Limits
 	}{{"cpu", s.CPU}, {"memory", s.Memory}} {
-		if l.Max < One {
-			return fmt.Errorf("max %s ratio %s is below 1", l.name, l.Max)
+		if l.Max < One || l.Max > MaxRatio {
+			return fmt.Errorf("max %s ratio %s must be between 1 and %s", l.name, l.Max, MaxRatio)
 		}
 		if l.Default < One || l.Default > l.Max {
 			return fmt.Errorf("default %s ratio %s must be between 1 and the max %s", l.name, l.Default, l.Max)
 		}
 	}
-	if s.UsageMargin < 0 {
-		return fmt.Errorf("usage margin %s is negative", s.UsageMargin)
+	if s.UsageMargin < 0 || s.UsageMargin > MaxRatio {
+		return fmt.Errorf("usage margin %s must be between 0 and %s", s.UsageMargin, MaxRatio)
 	}
 	if s.MaxMetricsAge <= 0 {
 		return fmt.Errorf("max metrics age %s must be positive", s.MaxMetricsAge)

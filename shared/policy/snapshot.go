@@ -48,10 +48,6 @@ func sameResources(a, b corev1.ResourceList) bool {
 	return true
 }
 
-func unmarshalSnapshot(s string, into any) error {
-	return json.Unmarshal([]byte(s), into)
-}
-
 // MarshalAnnotation encodes a Snapshot or Applied record for a node annotation, as
 // encoding/json would; the two known records are written directly because every node review
 // encodes both.
@@ -81,18 +77,4 @@ func (s Snapshot) appendFields(b []byte) []byte {
 		b = jsonappend.ResourceList(b, s.Capacity)
 	}
 	return append(b, '}')
-}
-
-// ParseRaw decodes names.RawAnnotation.
-func ParseRaw(s string) (Snapshot, error) {
-	var snap Snapshot
-	err := json.Unmarshal([]byte(s), &snap)
-	return snap, err
-}
-
-// ParseApplied decodes names.AppliedAnnotation.
-func ParseApplied(s string) (Applied, error) {
-	var a Applied
-	err := json.Unmarshal([]byte(s), &a)
-	return a, err
 }

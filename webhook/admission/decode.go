@@ -88,6 +88,11 @@ func decodeRequest(s *jsonscan.Scanner, r *Request) {
 				return
 			}
 			r.Object = s.Raw()
+		case "oldObject":
+			if s.Null() {
+				return
+			}
+			r.OldObject = s.Raw()
 		case "dryRun":
 			if s.Null() {
 				return

@@ -24,8 +24,8 @@ type HandlerFunc func(ctx context.Context, req *Request) Response
 // Handle calls f.
 func (f HandlerFunc) Handle(ctx context.Context, req *Request) Response { return f(ctx, req) }
 
-// Request is the part of an admission.k8s.io/v1 AdmissionRequest that overcommit reads. The old
-// object and options are not decoded: no handler needs them.
+// Request is the part of an admission.k8s.io/v1 AdmissionRequest that overcommit reads. Options
+// are not decoded: no handler needs them.
 type Request struct {
 	UID         types.UID                   `json:"uid"`
 	Kind        metav1.GroupVersionKind     `json:"kind"`
@@ -36,7 +36,10 @@ type Request struct {
 	Operation   admissionv1.Operation       `json:"operation"`
 	UserInfo    authenticationv1.UserInfo   `json:"userInfo"`
 	Object      json.RawMessage             `json:"object,omitempty"`
-	DryRun      *bool                       `json:"dryRun,omitempty"`
+	// OldObject is the stored object on UPDATE (nil otherwise); the node policy compares its
+	// allocatable with the incoming one.
+	OldObject json.RawMessage `json:"oldObject,omitempty"`
+	DryRun    *bool           `json:"dryRun,omitempty"`
 }
 
 // IsDryRun reports whether the request will not be persisted.

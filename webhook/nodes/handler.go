@@ -66,6 +66,13 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 		Writer: req.UserInfo.Username,
 		Now:    h.now(),
 	}
+	if req.OldObject != nil {
+		old, err := decodeNode(req.OldObject)
+		if err != nil {
+			return h.failOpen(req, "decode", fmt.Sprintf("cannot decode the stored node: %v", err))
+		}
+		in.Update, in.OldAllocatable = true, old.Allocatable
+	}
 	if n.Annotations[names.PolicyAnnotation] == names.PolicyUsage {
 		if h.Usage == nil {
 			in.UsageUnavailable = "the webhook has no cluster connection for usage data"

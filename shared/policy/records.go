@@ -1,0 +1,112 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// The records (names.RawAnnotation, names.AppliedAnnotation) are read by two parsers that must
+// agree to the byte: this one, and the CEL of policy mode, which has no JSON decoder and reads them
+// with the same regular expressions (RE2 in both). So a record is accepted only in the fixed
+// layout both modes write, with short quantity spellings: an annotation anyone can edit never
+// reaches resource.ParseQuantity unbounded (an exponent such as 1e-2000000000 makes it build a
+// huge integer).
+const (
+	// RecordQuantityPattern is a quantity as Quantity.String writes a bounded amount.
+	RecordQuantityPattern = `[0-9]{1,19}(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?`
+	// MaxRecordLength bounds a record before any pattern runs over it.
+	MaxRecordLength = 1024
+)
+
+var (
+	recordListPattern = `\{("cpu":"` + RecordQuantityPattern + `")?(,?"memory":"` + RecordQuantityPattern + `")?\}`
+	// RawRecordPattern is the whole of a raw record.
+	RawRecordPattern = `^\{"allocatable":` + recordListPattern + `(,"capacity":` + recordListPattern + `)?\}$`
+	// AppliedAllocatablePattern finds the allocatable of an applied record; a readable record
+	// holds it exactly once, between braces.
+	AppliedAllocatablePattern = `"allocatable":` + recordListPattern
+	// RecordCPUPattern and RecordMemoryPattern find one entry in a matched list.
+	RecordCPUPattern    = `"cpu":"` + RecordQuantityPattern + `"`
+	RecordMemoryPattern = `"memory":"` + RecordQuantityPattern + `"`
+
+	rawRecordRE       = regexp.MustCompile(RawRecordPattern)
+	appliedAllocRE    = regexp.MustCompile(AppliedAllocatablePattern)
+	recordCPURE       = regexp.MustCompile(RecordCPUPattern)
+	recordMemoryRE    = regexp.MustCompile(RecordMemoryPattern)
+	rawCapacityListRE = regexp.MustCompile(`"capacity":` + recordListPattern)
+	rawAllocListRE    = regexp.MustCompile(`^\{"allocatable":` + recordListPattern)
+)
+
+// ParseRaw reads names.RawAnnotation: the kubelet's own cpu and memory.
+func ParseRaw(s string) (Snapshot, error) {
+	if len(s) > MaxRecordLength {
+		return Snapshot{}, fmt.Errorf("longer than %d bytes", MaxRecordLength)
+	}
+	if !rawRecordRE.MatchString(s) {
+		return Snapshot{}, fmt.Errorf("not in the layout overcommit writes")
+	}
+	snap := Snapshot{Allocatable: recordList(rawAllocListRE.FindString(s))}
+	if c := rawCapacityListRE.FindString(s); c != "" {
+		snap.Capacity = recordList(c)
+	}
+	if len(snap.Allocatable) == 0 {
+		return Snapshot{}, fmt.Errorf("no allocatable")
+	}
+	return snap, nil
+}
+
+// ParseApplied reads names.AppliedAnnotation. Only its allocatable decides anything (is the
+// incoming allocatable our own output?); the other fields are for people and are read leniently.
+func ParseApplied(s string) (Applied, error) {
+	if len(s) > MaxRecordLength {
+		return Applied{}, fmt.Errorf("longer than %d bytes", MaxRecordLength)
+	}
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return Applied{}, fmt.Errorf("not a JSON object")
+	}
+	lists := appliedAllocRE.FindAllString(s, 2)
+	if len(lists) != 1 {
+		return Applied{}, fmt.Errorf("not in the layout overcommit writes")
+	}
+	a := appliedFields(s)
+	a.Allocatable = recordList(lists[0])
+	if c := rawCapacityListRE.FindString(s); c != "" {
+		a.Capacity = recordList(c)
+	}
+	return a, nil
+}
+
+// recordList reads the cpu and memory of one matched list; the pattern has already bounded them.
+func recordList(s string) corev1.ResourceList {
+	l := corev1.ResourceList{}
+	if m := recordCPURE.FindString(s); m != "" {
+		l[corev1.ResourceCPU] = resource.MustParse(m[len(`"cpu":"`) : len(m)-1])
+	}
+	if m := recordMemoryRE.FindString(s); m != "" {
+		l[corev1.ResourceMemory] = resource.MustParse(m[len(`"memory":"`) : len(m)-1])
+	}
+	return l
+}
+
+var (
+	appliedPolicyRE = regexp.MustCompile(`"policy":"([a-z]{1,16})"`)
+	appliedCPURE    = regexp.MustCompile(`"cpuRatio":"([0-9.]{1,20})"`)
+	appliedMemRE    = regexp.MustCompile(`"memoryRatio":"([0-9.]{1,20})"`)
+)
+
+func appliedFields(s string) Applied {
+	var a Applied
+	if m := appliedPolicyRE.FindStringSubmatch(s); m != nil {
+		a.Policy = m[1]
+	}
+	if m := appliedCPURE.FindStringSubmatch(s); m != nil {
+		a.CPURatio = m[1]
+	}
+	if m := appliedMemRE.FindStringSubmatch(s); m != nil {
+		a.MemoryRatio = m[1]
+	}
+	return a
+}
