@@ -112,7 +112,7 @@ func serverItem(before, hypo, answer *corev1.Node, warnings []string) (Item, err
 		if err != nil {
 			return Item{}, fmt.Errorf("node %q: the apiserver returned an unreadable %s: %w", before.Name, names.AppliedAnnotation, err)
 		}
-		res.Applied = a
+		res.Applied, res.AppliedRecord = a, s
 	} else {
 		problems = append(problems, "the apiserver returned the node without "+names.AppliedAnnotation+
 			": no webhook applied a policy (is overcommit-webhook installed and reachable?)")
@@ -122,7 +122,7 @@ func serverItem(before, hypo, answer *corev1.Node, warnings []string) (Item, err
 		if err != nil {
 			return Item{}, fmt.Errorf("node %q: the apiserver returned an unreadable %s: %w", before.Name, names.RawAnnotation, err)
 		}
-		res.Raw = r
+		res.Raw, res.RawRecord = r, s
 	}
 	// The same builder as the webhook's, from what the apiserver stored, gives the patch the
 	// webhook must have returned (annotation values round-trip exactly through their JSON).

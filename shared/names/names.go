@@ -56,3 +56,13 @@ const WebhookConfigurationName = "overcommit"
 
 // SettingsAnnotation on the MutatingWebhookConfiguration holds the webhook's settings (JSON).
 const SettingsAnnotation = Prefix + "settings"
+
+// SettingsConfigMap, in the install's namespace, holds the policy settings (policy.Settings.Data):
+// the webhook, `kubectl overcommit` and the MutatingAdmissionPolicy (as its params) read it.
+const SettingsConfigMap = "overcommit-settings"
+
+// Namespace is the install's namespace.
+const Namespace = "overcommit-system"
+
+// NodePolicyName names the MutatingAdmissionPolicy (and its binding) of policy mode.
+const NodePolicyName = "overcommit-nodes"

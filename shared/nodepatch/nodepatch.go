@@ -30,15 +30,7 @@ func Operations(node policy.Node, res policy.Result) ([]jsonpatch.Operation, err
 		return ops, nil
 	}
 
-	raw, err := policy.MarshalAnnotation(res.Raw)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s: %w", names.RawAnnotation, err)
-	}
-	applied, err := policy.MarshalAnnotation(res.Applied)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s: %w", names.AppliedAnnotation, err)
-	}
-	want := map[string]string{names.RawAnnotation: raw, names.AppliedAnnotation: applied}
+	want := map[string]string{names.RawAnnotation: res.RawRecord, names.AppliedAnnotation: res.AppliedRecord}
 	if node.Annotations == nil {
 		return append(ops, jsonpatch.NewOperation("add", "/metadata/annotations", want)), nil
 	}

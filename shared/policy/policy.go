@@ -57,6 +57,9 @@ type Result struct {
 	Raw Snapshot
 	// Applied is what was set (stored in names.AppliedAnnotation).
 	Applied Applied
+	// RawRecord and AppliedRecord are the two annotations to store, spelled exactly as the CEL of
+	// policy mode spells them (see records.go); empty when nothing was computed.
+	RawRecord, AppliedRecord string
 	// Reason says in one line how the result came about.
 	Reason string
 	// Warnings are problems the caller should surface (admission warnings, plugin output).
@@ -108,7 +111,7 @@ func Compute(in Input, s Settings) Result {
 	cpuRatio := res.ratio(ann, names.CPURatioAnnotation, s.CPU)
 	memRatio := res.ratio(ann, names.MemoryRatioAnnotation, s.Memory)
 
-	base, ok := res.base(in)
+	base, rawRecord, ok := res.base(in)
 	if !ok {
 		res.Keep = true
 		res.Allocatable = in.Node.Allocatable
@@ -127,6 +130,8 @@ func Compute(in Input, s Settings) Result {
 	if pol == names.PolicyUsage {
 		usage = res.freshUsage(in, s)
 	}
+	computed := map[corev1.ResourceName]string{}
+	computedCap := map[corev1.ResourceName]string{}
 	for _, name := range Resources {
 		a, ok := base.Allocatable[name]
 		if !ok {
@@ -151,8 +156,10 @@ func Compute(in Input, s Settings) Result {
 			next = res.usageTarget(name, raw, next, usage, s.UsageMargin)
 		}
 		res.Allocatable[name] = quantity(name, next)
+		computed[name] = spell(name, next)
 		if hasCap {
 			res.Capacity[name] = quantity(name, rawCap+(next-raw))
+			computedCap[name] = spell(name, rawCap+(next-raw))
 		}
 	}
 	// The record holds what is stored for both resources, changed or not, so that the next write
@@ -164,6 +171,13 @@ func Compute(in Input, s Settings) Result {
 		if q, ok := res.Capacity[name]; ok {
 			res.Applied.Capacity[name] = q
 		}
+	}
+	if len(res.Applied.Allocatable) > 0 {
+		if rawRecord == "" {
+			rawRecord = rawRecordOf(base)
+		}
+		res.RawRecord = rawRecord
+		res.AppliedRecord = appliedRecordOf(res.Applied, computed, computedCap)
 	}
 	res.Reason = reason(pol, cpuRatio, memRatio, res.Fallback)
 	return res
@@ -197,18 +211,19 @@ func (res *Result) ratio(ann map[string]string, key string, l Limits) Ratio {
 // decide it alone: a kubelet's status patch is a diff against its cached copy of the node, so it
 // may leave our output in place under the kubelet's name. A missing or unreadable applied record
 // next to a raw record cannot prove the incoming value is not ours, so raw is the base then too.
-func (res *Result) base(in Input) (Snapshot, bool) {
+// When the base is the raw record, its text is returned too: it is stored again unchanged.
+func (res *Result) base(in Input) (Snapshot, string, bool) {
 	incoming := snapshot(in.Node.Allocatable, in.Node.Capacity)
 	kubelet := in.Writer == names.KubeletUser(in.Node.Name)
 	unchanged := in.Update && sameResources(incoming.Allocatable, in.OldAllocatable)
 	if kubelet && !unchanged {
-		return incoming, true
+		return incoming, "", true
 	}
 	rawJSON, hasRaw := in.Node.Annotations[names.RawAnnotation]
 	appliedJSON, hasApplied := in.Node.Annotations[names.AppliedAnnotation]
 	switch {
 	case !hasApplied && !hasRaw:
-		return incoming, true
+		return incoming, "", true
 	case !hasApplied:
 		res.warnf("%s is missing; starting from %s", names.AppliedAnnotation, names.RawAnnotation)
 	default:
@@ -216,23 +231,23 @@ func (res *Result) base(in Input) (Snapshot, bool) {
 		if err != nil {
 			if !hasRaw {
 				res.warnf("ignoring unreadable %s: %v", names.AppliedAnnotation, err)
-				return incoming, true
+				return incoming, "", true
 			}
 			res.warnf("%s is unreadable (%v); starting from %s", names.AppliedAnnotation, err, names.RawAnnotation)
 		} else if !sameResources(incoming.Allocatable, applied.Allocatable) {
-			return incoming, true
+			return incoming, "", true
 		}
 	}
 	if !hasRaw {
 		res.warnf("allocatable equals our last output but %s is missing; leaving it as is", names.RawAnnotation)
-		return Snapshot{}, false
+		return Snapshot{}, "", false
 	}
 	raw, err := ParseRaw(rawJSON)
 	if err != nil {
 		res.warnf("allocatable may be our last output but %s is unreadable (%v); leaving it as is", names.RawAnnotation, err)
-		return Snapshot{}, false
+		return Snapshot{}, "", false
 	}
-	return raw, true
+	return raw, rawJSON, true
 }
 
 // freshUsage returns the usage sample when it can be trusted, else records a fallback.

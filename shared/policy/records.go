@@ -3,9 +3,12 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/overcommit-dev/overcommit/shared/jsonappend"
 )
 
 // The records (names.RawAnnotation, names.AppliedAnnotation) are read by two parsers that must
@@ -109,4 +112,75 @@ func appliedFields(s string) Applied {
 		a.MemoryRatio = m[1]
 	}
 	return a
+}
+
+// spell writes an amount the policy computed: millicores with "m" for cpu, bytes for memory.
+// Quantity.String would write the canonical form ("8", "2k"), which CEL cannot produce; the
+// apiserver stores status quantities canonically either way, and the records keep this spelling.
+func spell(name corev1.ResourceName, v int64) string {
+	if name == corev1.ResourceCPU {
+		return strconv.FormatInt(v, 10) + "m"
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// rawRecordOf writes a raw record of the incoming lists, each value as the node carries it.
+func rawRecordOf(s Snapshot) string {
+	b := append(make([]byte, 0, 128), `{"allocatable":`...)
+	b = appendRecordList(b, s.Allocatable, nil)
+	if hasAny(s.Capacity) {
+		b = append(b, `,"capacity":`...)
+		b = appendRecordList(b, s.Capacity, nil)
+	}
+	return string(append(b, '}'))
+}
+
+// appliedRecordOf writes the applied record: computed values in spell's spelling, the others as
+// the node carries them.
+func appliedRecordOf(a Applied, alloc, capacity map[corev1.ResourceName]string) string {
+	b := append(make([]byte, 0, 192), `{"policy":`...)
+	b = jsonappend.String(b, a.Policy)
+	b = append(b, `,"cpuRatio":`...)
+	b = jsonappend.String(b, a.CPURatio)
+	b = append(b, `,"memoryRatio":`...)
+	b = jsonappend.String(b, a.MemoryRatio)
+	b = append(b, `,"allocatable":`...)
+	b = appendRecordList(b, a.Allocatable, alloc)
+	if hasAny(a.Capacity) {
+		b = append(b, `,"capacity":`...)
+		b = appendRecordList(b, a.Capacity, capacity)
+	}
+	return string(append(b, '}'))
+}
+
+func appendRecordList(b []byte, l corev1.ResourceList, spelled map[corev1.ResourceName]string) []byte {
+	b = append(b, '{')
+	first := true
+	for _, name := range Resources {
+		q, ok := l[name]
+		if !ok {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		v, ok := spelled[name]
+		if !ok {
+			v = q.String()
+		}
+		b = jsonappend.String(b, string(name))
+		b = append(b, ':')
+		b = jsonappend.String(b, v)
+	}
+	return append(b, '}')
+}
+
+func hasAny(l corev1.ResourceList) bool {
+	for _, name := range Resources {
+		if _, ok := l[name]; ok {
+			return true
+		}
+	}
+	return false
 }

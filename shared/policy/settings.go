@@ -3,6 +3,8 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -125,4 +127,71 @@ func ValidateRatio(resource, s string, l Limits) (Ratio, error) {
 		return 0, fmt.Errorf("invalid %s ratio %q: the webhook allows at most %s", resource, s, l.Max)
 	}
 	return r, nil
+}
+
+// Keys of the settings ConfigMap (names.SettingsConfigMap). The webhook, the plugin and the CEL
+// of policy mode (as its params) all read this one object.
+const (
+	KeyDefaultCPURatio    = "defaultCPURatio"
+	KeyMaxCPURatio        = "maxCPURatio"
+	KeyDefaultMemoryRatio = "defaultMemoryRatio"
+	KeyMaxMemoryRatio     = "maxMemoryRatio"
+	KeyUsageMargin        = "usageMargin"
+	// KeyMetricsMaxAgeSeconds is a whole number of seconds (CEL compares durations in seconds).
+	KeyMetricsMaxAgeSeconds = "metricsMaxAgeSeconds"
+)
+
+// MetricsMaxAgePattern is the only spelling of KeyMetricsMaxAgeSeconds: 1 to 86400 seconds.
+const MetricsMaxAgePattern = `^[1-9][0-9]{0,4}$`
+
+var metricsMaxAgeRE = regexp.MustCompile(MetricsMaxAgePattern)
+
+// Data is s as the settings ConfigMap's data.
+func (s Settings) Data() map[string]string {
+	return map[string]string{
+		KeyDefaultCPURatio:      s.CPU.Default.String(),
+		KeyMaxCPURatio:          s.CPU.Max.String(),
+		KeyDefaultMemoryRatio:   s.Memory.Default.String(),
+		KeyMaxMemoryRatio:       s.Memory.Max.String(),
+		KeyUsageMargin:          s.UsageMargin.String(),
+		KeyMetricsMaxAgeSeconds: strconv.FormatInt(int64(s.MaxMetricsAge/time.Second), 10),
+	}
+}
+
+// SettingsFromData reads the settings ConfigMap's data. Every key must be present and valid, and
+// the whole must pass Validate; otherwise the error says what is wrong and callers use
+// DefaultSettings, exactly as the CEL of policy mode does with the same data.
+func SettingsFromData(data map[string]string) (Settings, error) {
+	var s Settings
+	for _, f := range []struct {
+		into *Ratio
+		key  string
+	}{
+		{&s.CPU.Default, KeyDefaultCPURatio}, {&s.CPU.Max, KeyMaxCPURatio},
+		{&s.Memory.Default, KeyDefaultMemoryRatio}, {&s.Memory.Max, KeyMaxMemoryRatio},
+		{&s.UsageMargin, KeyUsageMargin},
+	} {
+		v, ok := data[f.key]
+		if !ok {
+			return Settings{}, fmt.Errorf("%s is missing", f.key)
+		}
+		r, err := ParseRatio(v)
+		if err != nil {
+			return Settings{}, fmt.Errorf("%s %q: %w", f.key, v, err)
+		}
+		*f.into = r
+	}
+	age, ok := data[KeyMetricsMaxAgeSeconds]
+	if !ok {
+		return Settings{}, fmt.Errorf("%s is missing", KeyMetricsMaxAgeSeconds)
+	}
+	if !metricsMaxAgeRE.MatchString(age) {
+		return Settings{}, fmt.Errorf("%s %q: want whole seconds from 1 to 99999", KeyMetricsMaxAgeSeconds, age)
+	}
+	secs, _ := strconv.Atoi(age)
+	s.MaxMetricsAge = time.Duration(secs) * time.Second
+	if err := s.Validate(); err != nil {
+		return Settings{}, err
+	}
+	return s, nil
 }
