@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -20,17 +21,18 @@ import (
 const (
 	// RecordQuantityPattern is a quantity as Quantity.String writes a bounded amount.
 	RecordQuantityPattern = `[0-9]{1,19}(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?`
-	// MaxRecordLength bounds a record before any pattern runs over it.
+	// MaxRecordLength bounds a record, in characters (as CEL counts), before any pattern runs.
 	MaxRecordLength = 1024
 )
 
 var (
-	recordListPattern = `\{("cpu":"` + RecordQuantityPattern + `")?(,?"memory":"` + RecordQuantityPattern + `")?\}`
+	// RecordListPattern is one list of a record: cpu then memory, each optional.
+	RecordListPattern = `\{("cpu":"` + RecordQuantityPattern + `")?(,?"memory":"` + RecordQuantityPattern + `")?\}`
 	// RawRecordPattern is the whole of a raw record.
-	RawRecordPattern = `^\{"allocatable":` + recordListPattern + `(,"capacity":` + recordListPattern + `)?\}$`
+	RawRecordPattern = `^\{"allocatable":` + RecordListPattern + `(,"capacity":` + RecordListPattern + `)?\}$`
 	// AppliedAllocatablePattern finds the allocatable of an applied record; a readable record
 	// holds it exactly once, between braces.
-	AppliedAllocatablePattern = `"allocatable":` + recordListPattern
+	AppliedAllocatablePattern = `"allocatable":` + RecordListPattern
 	// RecordCPUPattern and RecordMemoryPattern find one entry in a matched list.
 	RecordCPUPattern    = `"cpu":"` + RecordQuantityPattern + `"`
 	RecordMemoryPattern = `"memory":"` + RecordQuantityPattern + `"`
@@ -39,14 +41,14 @@ var (
 	appliedAllocRE    = regexp.MustCompile(AppliedAllocatablePattern)
 	recordCPURE       = regexp.MustCompile(RecordCPUPattern)
 	recordMemoryRE    = regexp.MustCompile(RecordMemoryPattern)
-	rawCapacityListRE = regexp.MustCompile(`"capacity":` + recordListPattern)
-	rawAllocListRE    = regexp.MustCompile(`^\{"allocatable":` + recordListPattern)
+	rawCapacityListRE = regexp.MustCompile(`"capacity":` + RecordListPattern)
+	rawAllocListRE    = regexp.MustCompile(`^\{"allocatable":` + RecordListPattern)
 )
 
 // ParseRaw reads names.RawAnnotation: the kubelet's own cpu and memory.
 func ParseRaw(s string) (Snapshot, error) {
-	if len(s) > MaxRecordLength {
-		return Snapshot{}, fmt.Errorf("longer than %d bytes", MaxRecordLength)
+	if utf8.RuneCountInString(s) > MaxRecordLength {
+		return Snapshot{}, fmt.Errorf("longer than %d characters", MaxRecordLength)
 	}
 	if !rawRecordRE.MatchString(s) {
 		return Snapshot{}, fmt.Errorf("not in the layout overcommit writes")
@@ -64,8 +66,8 @@ func ParseRaw(s string) (Snapshot, error) {
 // ParseApplied reads names.AppliedAnnotation. Only its allocatable decides anything (is the
 // incoming allocatable our own output?); the other fields are for people and are read leniently.
 func ParseApplied(s string) (Applied, error) {
-	if len(s) > MaxRecordLength {
-		return Applied{}, fmt.Errorf("longer than %d bytes", MaxRecordLength)
+	if utf8.RuneCountInString(s) > MaxRecordLength {
+		return Applied{}, fmt.Errorf("longer than %d characters", MaxRecordLength)
 	}
 	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
 		return Applied{}, fmt.Errorf("not a JSON object")

@@ -1,0 +1,123 @@
+package nodepolicy
+
+import (
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+)
+
+var cpu, memory = corev1.ResourceCPU, corev1.ResourceMemory
+
+// variables mirrors policy.Compute step by step; each name says which part.
+func variables() []variable {
+	d := policy.DefaultSettings()
+	i := func(r policy.Ratio) string { return strconv.FormatInt(int64(r), 10) }
+	var vs []variable
+	add := func(name, format string, args ...any) {
+		vs = append(vs, variable{name, fmt.Sprintf(format, args...)})
+	}
+
+	// Settings (policy.SettingsFromData): all keys valid and consistent, or the defaults.
+	add("data", `params != null && has(params.data) ? params.data : {}`)
+	for _, s := range []struct{ name, key string }{
+		{"setCPUDefault", policy.KeyDefaultCPURatio}, {"setCPUMax", policy.KeyMaxCPURatio},
+		{"setMemoryDefault", policy.KeyDefaultMemoryRatio}, {"setMemoryMax", policy.KeyMaxMemoryRatio},
+		{"setMargin", policy.KeyUsageMargin},
+	} {
+		add(s.name, `%q in %s ? %s : -1`, s.key, v("data"), ratioOf(fmt.Sprintf(`%s[%q]`, v("data"), s.key)))
+	}
+	add("settingsValid", `%[1]q in %[2]s && %[2]s[%[1]q].matches(%[3]s) && `+
+		`%[4]s >= %[9]s && %[4]s <= %[10]s && %[5]s >= %[9]s && %[5]s <= %[4]s && `+
+		`%[6]s >= %[9]s && %[6]s <= %[10]s && %[7]s >= %[9]s && %[7]s <= %[6]s && %[8]s >= 0 && %[8]s <= %[10]s`,
+		policy.KeyMetricsMaxAgeSeconds, v("data"), lit(policy.MetricsMaxAgePattern),
+		v("setCPUMax"), v("setCPUDefault"), v("setMemoryMax"), v("setMemoryDefault"), v("setMargin"),
+		i(policy.One), i(policy.MaxRatio))
+	add("cpuMax", `%s ? %s : %s`, v("settingsValid"), v("setCPUMax"), i(d.CPU.Max))
+	add("cpuDefault", `%s ? %s : %s`, v("settingsValid"), v("setCPUDefault"), i(d.CPU.Default))
+	add("memoryMax", `%s ? %s : %s`, v("settingsValid"), v("setMemoryMax"), i(d.Memory.Max))
+	add("memoryDefault", `%s ? %s : %s`, v("settingsValid"), v("setMemoryDefault"), i(d.Memory.Default))
+
+	// The node as written, and as stored before this write.
+	add("ann", `has(object.metadata.annotations) ? object.metadata.annotations : {}`)
+	add("inAlloc", `has(object.status) && has(object.status.allocatable) ? object.status.allocatable : {}`)
+	add("inCap", `has(object.status) && has(object.status.capacity) ? object.status.capacity : {}`)
+	add("oldAlloc", `oldObject != null && has(oldObject.status) && has(oldObject.status.allocatable) ? oldObject.status.allocatable : {}`)
+	for _, l := range []string{"inAlloc", "inCap", "oldAlloc"} {
+		add(l+"CPU", "%s", entry(v(l), cpu))
+		add(l+"Memory", "%s", entry(v(l), memory))
+	}
+
+	// Policy and ratios (policy.Compute, Result.ratio).
+	add("policy", `%s && %s == %q ? %q : %q`, hasAnn(names.PolicyAnnotation), ann(names.PolicyAnnotation),
+		names.PolicyUsage, names.PolicyUsage, names.PolicyStatic)
+	for _, r := range []struct{ name, key, def, max string }{
+		{"cpuRatio", names.CPURatioAnnotation, "cpuDefault", "cpuMax"},
+		{"memoryRatio", names.MemoryRatioAnnotation, "memoryDefault", "memoryMax"},
+	} {
+		add(r.name+"Asked", `%s ? %s : -2`, hasAnn(r.key), ratioOf(ann(r.key)))
+		add(r.name, `%[1]s == -2 ? %[2]s : %[1]s < %[4]s ? %[4]s : %[1]s > %[3]s ? %[3]s : %[1]s`,
+			v(r.name+"Asked"), v(r.def), v(r.max), i(policy.One))
+	}
+
+	// The records (policy.ParseRaw, policy.ParseApplied).
+	add("hasRaw", "%s", hasAnn(names.RawAnnotation))
+	add("hasApplied", "%s", hasAnn(names.AppliedAnnotation))
+	add("rawText", `%s ? %s : ''`, v("hasRaw"), ann(names.RawAnnotation))
+	add("appliedText", `%s ? %s : ''`, v("hasApplied"), ann(names.AppliedAnnotation))
+	add("rawReadable", `%[1]s && size(%[2]s) <= %[3]d && %[2]s.matches(%[4]s) && !%[2]s.startsWith('{"allocatable":{}')`,
+		v("hasRaw"), v("rawText"), policy.MaxRecordLength, lit(policy.RawRecordPattern))
+	add("appliedReadable", `%[1]s && size(%[2]s) <= %[3]d && %[2]s.startsWith('{') && %[2]s.endsWith('}') && size(%[2]s.findAll(%[4]s)) == 1`,
+		v("hasApplied"), v("appliedText"), policy.MaxRecordLength, lit(policy.AppliedAllocatablePattern))
+	add("rawAllocList", `%s ? %s.find(%s) : ''`, v("rawReadable"), v("rawText"), lit(`^\{"allocatable":`+policy.RecordListPattern))
+	add("rawCapList", `%s ? %s.find(%s) : ''`, v("rawReadable"), v("rawText"), lit(`"capacity":`+policy.RecordListPattern))
+	add("appliedAllocList", `%s ? %s.find(%s) : ''`, v("appliedReadable"), v("appliedText"), lit(policy.AppliedAllocatablePattern))
+	for _, l := range []string{"rawAlloc", "rawCap", "appliedAlloc"} {
+		add(l+"CPU", "%s", recordEntry(v(l+"List"), cpu))
+		add(l+"Memory", "%s", recordEntry(v(l+"List"), memory))
+	}
+
+	// The never-compound rule (Result.base): "incoming", "raw", or "keep" (store as sent).
+	add("kubelet", `request.userInfo.username == %q + object.metadata.name`, names.NodeUserPrefix)
+	add("unchanged", `oldObject != null && %s && %s`, same(v("inAllocCPU"), v("oldAllocCPU")), same(v("inAllocMemory"), v("oldAllocMemory")))
+	add("isApplied", `%s && %s`, same(v("inAllocCPU"), v("appliedAllocCPU")), same(v("inAllocMemory"), v("appliedAllocMemory")))
+	add("base", `(%[1]s && !%[2]s) || (!%[3]s && !%[4]s) || (%[3]s && !%[5]s && !%[4]s) || (%[5]s && !%[6]s) ? 'incoming' : !%[7]s ? 'keep' : 'raw'`,
+		v("kubelet"), v("unchanged"), v("hasApplied"), v("hasRaw"), v("appliedReadable"), v("isApplied"), v("rawReadable"))
+	for _, l := range []struct{ base, raw, in string }{{"baseAlloc", "rawAlloc", "inAlloc"}, {"baseCap", "rawCap", "inCap"}} {
+		for _, r := range []string{"CPU", "Memory"} {
+			add(l.base+r, `%s == 'raw' ? %s : %s`, v("base"), v(l.raw+r), v(l.in+r))
+		}
+	}
+
+	// Per resource: the amounts, whether they can be changed exactly, and the new values. The
+	// usage policy's targets are not published to the apiserver yet: in this mode it keeps raw,
+	// as policy.Compute does without usage data.
+	for _, r := range []struct {
+		suffix string
+		name   corev1.ResourceName
+		ratio  string
+		unit   string
+	}{{"CPU", cpu, "cpuRatio", "m"}, {"Memory", memory, "memoryRatio", ""}} {
+		a, c := "a"+r.suffix, "c"+r.suffix
+		add(a, `%s == '' ? -1 : %s`, v("baseAlloc"+r.suffix), amountOf(r.name, v("baseAlloc"+r.suffix)))
+		add(c, `%s == '' ? -2 : %s`, v("baseCap"+r.suffix), amountOf(r.name, v("baseCap"+r.suffix)))
+		add("ok"+r.suffix, `%s >= 0 && %s != -1`, v(a), v(c))
+		add("next"+r.suffix, `!%s ? 0 : %s == %q ? %s : %s`, v("ok"+r.suffix), v("policy"), names.PolicyUsage, v(a), mulFloor(v(a), v(r.ratio)))
+		add("outAlloc"+r.suffix, `%s ? string(%s) + '%s' : %s`, v("ok"+r.suffix), v("next"+r.suffix), r.unit, v("inAlloc"+r.suffix))
+		add("capMoves"+r.suffix, `%s && %s >= 0`, v("ok"+r.suffix), v(c))
+		add("outCap"+r.suffix, `%s ? string(%s + %s - %s) + '%s' : %s`, v("capMoves"+r.suffix), v(c), v("next"+r.suffix), v(a), r.unit, v("inCap"+r.suffix))
+	}
+
+	// The records to store (policy.rawRecordOf, policy.appliedRecordOf).
+	add("rawRecord", `%s == 'raw' ? %s : '{"allocatable":' + %s + (%s != '' || %s != '' ? ',"capacity":' + %s : '') + '}'`,
+		v("base"), v("rawText"), recordList(v("inAllocCPU"), v("inAllocMemory")),
+		v("inCapCPU"), v("inCapMemory"), recordList(v("inCapCPU"), v("inCapMemory")))
+	add("appliedRecord", `'{"policy":"' + %s + '","cpuRatio":"' + %s + '","memoryRatio":"' + %s + '","allocatable":' + %s + (%s != '' || %s != '' ? ',"capacity":' + %s : '') + '}'`,
+		v("policy"), ratioString(v("cpuRatio")), ratioString(v("memoryRatio")),
+		recordList(v("outAllocCPU"), v("outAllocMemory")),
+		v("outCapCPU"), v("outCapMemory"), recordList(v("outCapCPU"), v("outCapMemory")))
+	return vs
+}
