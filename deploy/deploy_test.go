@@ -20,6 +20,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // objects decodes a rendered stream: built-in kinds typed, others (cert-manager) unstructured.
@@ -51,9 +52,9 @@ func objects(t *testing.T, data []byte) []runtime.Object {
 	}
 }
 
-func render(t *testing.T, overlay string) []runtime.Object {
+func render(t *testing.T, overlay, mode string) []runtime.Object {
 	t.Helper()
-	out, err := Render(overlay, "")
+	out, err := Render(overlay, mode, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,181 +75,292 @@ func TestOverlays(t *testing.T) {
 	if diff := cmp.Diff([]string{OverlayCertManager, OverlaySelfSigned}, Overlays()); diff != "" {
 		t.Errorf("Overlays() (-want +got):\n%s", diff)
 	}
-	if _, err := Render("nope", ""); err == nil || !strings.Contains(err.Error(), "unknown overlay") {
+	if diff := cmp.Diff([]string{ModePolicy, ModeWebhook}, Modes()); diff != "" {
+		t.Errorf("Modes() (-want +got):\n%s", diff)
+	}
+	if _, err := Render("nope", ModeWebhook, ""); err == nil || !strings.Contains(err.Error(), "unknown overlay") {
 		t.Errorf("Render(nope) = %v, want an unknown overlay error", err)
+	}
+	for _, mode := range []string{"", "both", "../overlays/self-signed"} {
+		if _, err := Render(OverlaySelfSigned, mode, ""); err == nil || !strings.Contains(err.Error(), "unknown mode") {
+			t.Errorf("Render(mode %q) = %v, want an unknown mode error", mode, err)
+		}
+	}
+}
+
+// each runs f for every overlay (and base) with every mode.
+func each(t *testing.T, withBase bool, f func(t *testing.T, overlay, mode string)) {
+	overlays := Overlays()
+	if withBase {
+		overlays = append([]string{"base"}, overlays...)
+	}
+	for _, overlay := range overlays {
+		for _, mode := range Modes() {
+			t.Run(overlay+"/"+mode, func(t *testing.T) { f(t, overlay, mode) })
+		}
 	}
 }
 
 // TestRenderNamespacesAndOrder: every namespaced object lives in the webhook's namespace, and the
 // stream can be applied as is (Namespace first, webhook configuration last).
 func TestRenderNamespacesAndOrder(t *testing.T) {
-	for _, overlay := range append([]string{"base"}, Overlays()...) {
-		t.Run(overlay, func(t *testing.T) {
-			objs := render(t, overlay)
-			if len(objs) == 0 {
-				t.Fatal("nothing rendered")
+	each(t, true, func(t *testing.T, overlay, mode string) {
+		objs := render(t, overlay, mode)
+		if len(objs) == 0 {
+			t.Fatal("nothing rendered")
+		}
+		kinds := make([]string, len(objs))
+		for i, o := range objs {
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+			if err != nil {
+				t.Fatal(err)
 			}
-			kinds := make([]string, len(objs))
-			for i, o := range objs {
-				m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				u := unstructured.Unstructured{Object: m}
-				kinds[i] = o.GetObjectKind().GroupVersionKind().Kind
-				switch kinds[i] {
-				case "Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration":
-				default:
-					if u.GetNamespace() != cluster.WebhookNamespace {
-						t.Errorf("%s %s in namespace %q, want %s", kinds[i], u.GetName(), u.GetNamespace(), cluster.WebhookNamespace)
-					}
-				}
-				if u.GetLabels()["app.kubernetes.io/part-of"] != "overcommit" {
-					t.Errorf("%s %s lacks the app.kubernetes.io/part-of label", kinds[i], u.GetName())
+			u := unstructured.Unstructured{Object: m}
+			kinds[i] = o.GetObjectKind().GroupVersionKind().Kind
+			switch kinds[i] {
+			case "Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration",
+				"MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
+			default:
+				if u.GetNamespace() != cluster.WebhookNamespace {
+					t.Errorf("%s %s in namespace %q, want %s", kinds[i], u.GetName(), u.GetNamespace(), cluster.WebhookNamespace)
 				}
 			}
-			if kinds[0] != "Namespace" || kinds[len(kinds)-1] != "MutatingWebhookConfiguration" {
-				t.Errorf("order %v: want Namespace first and MutatingWebhookConfiguration last", kinds)
+			if u.GetLabels()["app.kubernetes.io/part-of"] != "overcommit" {
+				t.Errorf("%s %s lacks the app.kubernetes.io/part-of label", kinds[i], u.GetName())
 			}
-		})
-	}
+		}
+		if kinds[0] != "Namespace" || kinds[len(kinds)-1] != "MutatingWebhookConfiguration" {
+			t.Errorf("order %v: want Namespace first and MutatingWebhookConfiguration last", kinds)
+		}
+	})
 }
 
 // TestWebhookConfigurationMatchesRunner: the e2e suite and the demo register the webhook with
-// hack/cluster's WebhookConfiguration; it must be the one deploy/ installs, apart from where the
-// Service is reached and who provides the caBundle.
+// hack/cluster's WebhookConfiguration; it must be the one deploy/ installs in webhook mode, apart
+// from where the Service is reached and who provides the caBundle. Policy mode installs the same
+// pod webhook and no node webhook.
 func TestWebhookConfigurationMatchesRunner(t *testing.T) {
-	mwcs := find[*admissionregistrationv1.MutatingWebhookConfiguration](render(t, "base"))
-	if len(mwcs) != 1 {
-		t.Fatalf("%d MutatingWebhookConfigurations, want 1", len(mwcs))
-	}
-	got := mwcs[0]
 	want := cluster.WebhookConfiguration(cluster.WebhookConfig{Port: 443, Pods: true})
-	if got.Name != want.Name || got.Name != names.WebhookConfigurationName {
-		t.Errorf("name %q, runner %q, names.WebhookConfigurationName %q", got.Name, want.Name, names.WebhookConfigurationName)
+	if len(want.Webhooks) != 2 || want.Webhooks[0].Name != cluster.NodeWebhookName || want.Webhooks[1].Name != cluster.PodWebhookName {
+		t.Fatalf("hack/cluster registers %d webhooks; this test expects the node then the pod webhook", len(want.Webhooks))
 	}
-	if diff := cmp.Diff(want.Webhooks, got.Webhooks); diff != "" {
-		t.Errorf("webhooks differ from hack/cluster's (-runner +deploy):\n%s", diff)
+	for mode, webhooks := range map[string][]admissionregistrationv1.MutatingWebhook{
+		ModeWebhook: want.Webhooks,
+		ModePolicy:  want.Webhooks[1:],
+	} {
+		t.Run(mode, func(t *testing.T) {
+			mwcs := find[*admissionregistrationv1.MutatingWebhookConfiguration](render(t, "base", mode))
+			if len(mwcs) != 1 {
+				t.Fatalf("%d MutatingWebhookConfigurations, want 1", len(mwcs))
+			}
+			got := mwcs[0]
+			if got.Name != want.Name || got.Name != names.WebhookConfigurationName {
+				t.Errorf("name %q, runner %q, names.WebhookConfigurationName %q", got.Name, want.Name, names.WebhookConfigurationName)
+			}
+			if diff := cmp.Diff(webhooks, got.Webhooks); diff != "" {
+				t.Errorf("webhooks differ from hack/cluster's (-runner +deploy):\n%s", diff)
+			}
+		})
 	}
+}
+
+// TestModes: policy mode installs the MutatingAdmissionPolicy and its binding (their content is
+// generated and tested where it is generated) and no node webhook; webhook mode the reverse.
+func TestModes(t *testing.T) {
+	each(t, false, func(t *testing.T, overlay, mode string) {
+		objs := render(t, overlay, mode)
+		policies := find[*admissionregistrationv1.MutatingAdmissionPolicy](objs)
+		bindings := find[*admissionregistrationv1.MutatingAdmissionPolicyBinding](objs)
+		var webhooks []string
+		for _, mwc := range find[*admissionregistrationv1.MutatingWebhookConfiguration](objs) {
+			for _, w := range mwc.Webhooks {
+				webhooks = append(webhooks, w.Name)
+			}
+		}
+		switch mode {
+		case ModePolicy:
+			if len(policies) != 1 || policies[0].Name != names.NodePolicyName {
+				t.Errorf("MutatingAdmissionPolicies %v, want one named %s", policies, names.NodePolicyName)
+			}
+			if len(bindings) != 1 || bindings[0].Name != names.NodePolicyName {
+				t.Errorf("MutatingAdmissionPolicyBindings %v, want one named %s", bindings, names.NodePolicyName)
+			}
+			if diff := cmp.Diff([]string{cluster.PodWebhookName}, webhooks); diff != "" {
+				t.Errorf("webhooks (-want +got):\n%s", diff)
+			}
+		case ModeWebhook:
+			if len(policies)+len(bindings) != 0 {
+				t.Errorf("webhook mode installs %d MutatingAdmissionPolicies and %d bindings", len(policies), len(bindings))
+			}
+			if diff := cmp.Diff([]string{cluster.NodeWebhookName, cluster.PodWebhookName}, webhooks); diff != "" {
+				t.Errorf("webhooks (-want +got):\n%s", diff)
+			}
+		}
+	})
+}
+
+// TestSettingsConfigMap: every install ships the one settings ConfigMap, and its values are the
+// built-in defaults (what every reader uses when the ConfigMap is invalid).
+func TestSettingsConfigMap(t *testing.T) {
+	each(t, false, func(t *testing.T, overlay, mode string) {
+		var found []*corev1.ConfigMap
+		for _, cm := range find[*corev1.ConfigMap](render(t, overlay, mode)) {
+			if cm.Name == names.SettingsConfigMap {
+				found = append(found, cm)
+			}
+		}
+		if len(found) != 1 {
+			t.Fatalf("%d ConfigMaps %s, want 1", len(found), names.SettingsConfigMap)
+		}
+		cm := found[0]
+		if cm.Namespace != names.Namespace {
+			t.Errorf("ConfigMap %s in namespace %q, want %s", cm.Name, cm.Namespace, names.Namespace)
+		}
+		s, err := policy.SettingsFromData(cm.Data)
+		if err != nil {
+			t.Fatalf("settings: %v", err)
+		}
+		if diff := cmp.Diff(policy.DefaultSettings(), s); diff != "" {
+			t.Errorf("settings differ from policy.DefaultSettings (-defaults +deploy):\n%s", diff)
+		}
+		if diff := cmp.Diff(policy.DefaultSettings().Data(), cm.Data); diff != "" {
+			t.Errorf("settings are not spelled as Settings.Data spells them (-Data +deploy):\n%s", diff)
+		}
+	})
 }
 
 func TestDeploymentHardening(t *testing.T) {
-	for _, overlay := range Overlays() {
-		t.Run(overlay, func(t *testing.T) {
-			deps := find[*appsv1.Deployment](render(t, overlay))
-			if len(deps) != 1 {
-				t.Fatalf("%d Deployments, want 1", len(deps))
+	each(t, false, func(t *testing.T, overlay, mode string) {
+		deps := find[*appsv1.Deployment](render(t, overlay, mode))
+		if len(deps) != 1 {
+			t.Fatalf("%d Deployments, want 1", len(deps))
+		}
+		d := deps[0]
+		if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+			t.Errorf("replicas %v, want 2", d.Spec.Replicas)
+		}
+		ps := d.Spec.Template.Spec
+		if ps.ServiceAccountName != "overcommit-webhook" {
+			t.Errorf("serviceAccountName %q", ps.ServiceAccountName)
+		}
+		if ps.Affinity == nil || ps.Affinity.PodAntiAffinity == nil {
+			t.Error("no pod anti-affinity")
+		}
+		if ps.SecurityContext == nil || ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Error("pod seccomp profile is not RuntimeDefault")
+		}
+		if len(ps.Containers) != 1 {
+			t.Fatalf("%d containers, want 1", len(ps.Containers))
+		}
+		c := ps.Containers[0]
+		if !strings.HasPrefix(c.Image, Image+":") {
+			t.Errorf("image %q, want %s:<tag>", c.Image, Image)
+		}
+		sc := c.SecurityContext
+		switch {
+		case sc == nil:
+			t.Fatal("no container securityContext")
+		case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot:
+			t.Error("runAsNonRoot is not set")
+		case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+			t.Error("readOnlyRootFilesystem is not set")
+		case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+			t.Error("allowPrivilegeEscalation is not false")
+		case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}):
+			t.Error("capabilities are not drop ALL")
+		}
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if _, ok := c.Resources.Requests[r]; !ok {
+				t.Errorf("no %s request", r)
 			}
-			d := deps[0]
-			if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
-				t.Errorf("replicas %v, want 2", d.Spec.Replicas)
+			if _, ok := c.Resources.Limits[r]; !ok {
+				t.Errorf("no %s limit", r)
 			}
-			ps := d.Spec.Template.Spec
-			if ps.ServiceAccountName != "overcommit-webhook" {
-				t.Errorf("serviceAccountName %q", ps.ServiceAccountName)
+		}
+		// GOMEMLIMIT follows the memory limit (hack/scale runs the webhook with it).
+		if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+			return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+				e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" &&
+				e.ValueFrom.ResourceFieldRef.ContainerName == c.Name && e.ValueFrom.ResourceFieldRef.Divisor.IsZero()
+		}) {
+			t.Errorf("no GOMEMLIMIT from the container's limits.memory (in bytes) in %+v", c.Env)
+		}
+		for probe, path := range map[*corev1.Probe]string{c.ReadinessProbe: "/readyz", c.LivenessProbe: "/healthz"} {
+			if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.String() != "probes" {
+				t.Errorf("probe %s: %+v", path, probe)
 			}
-			if ps.Affinity == nil || ps.Affinity.PodAntiAffinity == nil {
-				t.Error("no pod anti-affinity")
-			}
-			if ps.SecurityContext == nil || ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-				t.Error("pod seccomp profile is not RuntimeDefault")
-			}
-			if len(ps.Containers) != 1 {
-				t.Fatalf("%d containers, want 1", len(ps.Containers))
-			}
-			c := ps.Containers[0]
-			if !strings.HasPrefix(c.Image, Image+":") {
-				t.Errorf("image %q, want %s:<tag>", c.Image, Image)
-			}
-			sc := c.SecurityContext
-			switch {
-			case sc == nil:
-				t.Fatal("no container securityContext")
-			case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot:
-				t.Error("runAsNonRoot is not set")
-			case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
-				t.Error("readOnlyRootFilesystem is not set")
-			case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
-				t.Error("allowPrivilegeEscalation is not false")
-			case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}):
-				t.Error("capabilities are not drop ALL")
-			}
-			for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-				if _, ok := c.Resources.Requests[r]; !ok {
-					t.Errorf("no %s request", r)
-				}
-				if _, ok := c.Resources.Limits[r]; !ok {
-					t.Errorf("no %s limit", r)
-				}
-			}
-			// GOMEMLIMIT follows the memory limit (hack/scale runs the webhook with it).
-			if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
-				return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
-					e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" &&
-					e.ValueFrom.ResourceFieldRef.ContainerName == c.Name && e.ValueFrom.ResourceFieldRef.Divisor.IsZero()
-			}) {
-				t.Errorf("no GOMEMLIMIT from the container's limits.memory (in bytes) in %+v", c.Env)
-			}
-			for probe, path := range map[*corev1.Probe]string{c.ReadinessProbe: "/readyz", c.LivenessProbe: "/healthz"} {
-				if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.String() != "probes" {
-					t.Errorf("probe %s: %+v", path, probe)
-				}
-			}
-			if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "probes" && p.ContainerPort == 8081 }) {
-				t.Error("no probes port 8081")
-			}
-			if !slices.Contains(c.Args, "--cert-dir=/certs") || !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/certs" }) {
-				t.Error("the cert dir /certs is not a mounted volume (the root filesystem is read-only)")
-			}
-			selfSigned := slices.Contains(c.Args, "--self-signed-secret=overcommit-webhook-tls")
-			if selfSigned != (overlay == OverlaySelfSigned) {
-				t.Errorf("--self-signed-secret in args: %v", selfSigned)
-			}
-		})
-	}
+		}
+		if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "probes" && p.ContainerPort == 8081 }) {
+			t.Error("no probes port 8081")
+		}
+		if !slices.Contains(c.Args, "--cert-dir=/certs") || !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/certs" }) {
+			t.Error("the cert dir /certs is not a mounted volume (the root filesystem is read-only)")
+		}
+		selfSigned := slices.Contains(c.Args, "--self-signed-secret=overcommit-webhook-tls")
+		if selfSigned != (overlay == OverlaySelfSigned) {
+			t.Errorf("--self-signed-secret in args: %v", selfSigned)
+		}
+	})
 }
 
-// TestRBACLeastPrivilege: no wildcards, writes only by name, and no Secret access but the
-// self-signed overlay's one Secret.
+// TestRBACLeastPrivilege: no wildcards, writes only by name, no Secret access but the
+// self-signed overlay's one Secret, and the MutatingWebhookConfiguration only where the webhook
+// injects its own caBundle (self-signed).
 func TestRBACLeastPrivilege(t *testing.T) {
-	for _, overlay := range Overlays() {
-		t.Run(overlay, func(t *testing.T) {
-			objs := render(t, overlay)
-			var rules []rbacv1.PolicyRule
-			for _, r := range find[*rbacv1.ClusterRole](objs) {
-				rules = append(rules, r.Rules...)
-			}
-			for _, r := range find[*rbacv1.Role](objs) {
-				rules = append(rules, r.Rules...)
-			}
-			secretRules := 0
-			for _, r := range rules {
-				for _, v := range r.Verbs {
-					if v == "*" || slices.Contains(r.Resources, "*") || slices.Contains(r.APIGroups, "*") {
-						t.Errorf("wildcard in %+v", r)
-					}
-					write := v != "get" && v != "list" && v != "watch"
-					if write && len(r.ResourceNames) == 0 {
-						t.Errorf("write verb %q without resourceNames in %+v", v, r)
-					}
+	each(t, false, func(t *testing.T, overlay, mode string) {
+		objs := render(t, overlay, mode)
+		var rules, namespaced []rbacv1.PolicyRule
+		for _, r := range find[*rbacv1.ClusterRole](objs) {
+			rules = append(rules, r.Rules...)
+		}
+		for _, r := range find[*rbacv1.Role](objs) {
+			rules = append(rules, r.Rules...)
+			namespaced = append(namespaced, r.Rules...)
+		}
+		secretRules, mwcRules := 0, 0
+		for _, r := range rules {
+			for _, v := range r.Verbs {
+				if v == "*" || slices.Contains(r.Resources, "*") || slices.Contains(r.APIGroups, "*") {
+					t.Errorf("wildcard in %+v", r)
 				}
-				if slices.Contains(r.Resources, "secrets") {
-					secretRules++
-					if diff := cmp.Diff(rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
-						ResourceNames: []string{"overcommit-webhook-tls"}, Verbs: []string{"get", "update"}}, r); diff != "" {
-						t.Errorf("secret rule (-want +got):\n%s", diff)
-					}
+				write := v != "get" && v != "list" && v != "watch"
+				if write && len(r.ResourceNames) == 0 {
+					t.Errorf("write verb %q without resourceNames in %+v", v, r)
 				}
 			}
-			if want := map[string]int{OverlaySelfSigned: 1, OverlayCertManager: 0}[overlay]; secretRules != want {
-				t.Errorf("%d rules on secrets, want %d", secretRules, want)
+			if slices.Contains(r.Resources, "secrets") {
+				secretRules++
+				if diff := cmp.Diff(rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
+					ResourceNames: []string{"overcommit-webhook-tls"}, Verbs: []string{"get", "update"}}, r); diff != "" {
+					t.Errorf("secret rule (-want +got):\n%s", diff)
+				}
 			}
-		})
-	}
+			if slices.Contains(r.Resources, "mutatingwebhookconfigurations") {
+				mwcRules++
+				if diff := cmp.Diff(rbacv1.PolicyRule{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"},
+					ResourceNames: []string{names.WebhookConfigurationName}, Verbs: []string{"get", "patch"}}, r); diff != "" {
+					t.Errorf("webhook configuration rule (-want +got):\n%s", diff)
+				}
+			}
+		}
+		if want := map[string]int{OverlaySelfSigned: 1, OverlayCertManager: 0}[overlay]; secretRules != want {
+			t.Errorf("%d rules on secrets, want %d", secretRules, want)
+		}
+		if want := map[string]int{OverlaySelfSigned: 1, OverlayCertManager: 0}[overlay]; mwcRules != want {
+			t.Errorf("%d rules on mutatingwebhookconfigurations, want %d", mwcRules, want)
+		}
+		// The settings ConfigMap and the sidecar templates are read by informers in the
+		// webhook's namespace.
+		if !slices.ContainsFunc(namespaced, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.Resources, "configmaps") && slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch")
+		}) {
+			t.Error("no namespaced list/watch of configmaps")
+		}
+	})
 }
 
 func TestCertManagerOverlay(t *testing.T) {
-	objs := render(t, OverlayCertManager)
+	objs := render(t, OverlayCertManager, ModeWebhook)
 	mwc := find[*admissionregistrationv1.MutatingWebhookConfiguration](objs)[0]
 	if got := mwc.Annotations["cert-manager.io/inject-ca-from"]; got != "overcommit-system/overcommit-webhook" {
 		t.Errorf("inject-ca-from = %q", got)
@@ -287,7 +399,7 @@ func TestRenderImage(t *testing.T) {
 			"registry.example/webhook:v2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 	} {
 		t.Run(tc.image, func(t *testing.T) {
-			out, err := Render(OverlaySelfSigned, tc.image)
+			out, err := Render(OverlaySelfSigned, ModePolicy, tc.image)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,7 +410,7 @@ func TestRenderImage(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{"a b", "repo:", "repo@nodigest", ":tag"} {
-		if _, err := Render(OverlaySelfSigned, bad); err == nil {
+		if _, err := Render(OverlaySelfSigned, ModePolicy, bad); err == nil {
 			t.Errorf("Render with image %q succeeded, want an error", bad)
 		}
 	}

@@ -130,7 +130,7 @@ func run(ctx context.Context, o options) error {
 // (rounded up, as the downward API does). Variables from fieldRef (the pod's namespace) are left
 // out: the local webhook runs without them.
 func deploymentEnv() ([]string, error) {
-	raw, err := deploy.Render("base", "")
+	raw, err := deploy.Render("base", deploy.ModeWebhook, "")
 	if err != nil {
 		return nil, err
 	}

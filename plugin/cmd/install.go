@@ -79,7 +79,7 @@ func (o *InstallOptions) Validate() error {
 
 // Run renders and prints the manifests.
 func (o *InstallOptions) Run(context.Context) error {
-	out, err := deploy.Render(o.overlay, o.image)
+	out, err := deploy.Render(o.overlay, deploy.ModeWebhook, o.image)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ func TestInstall(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := deploy.Render(overlay, "")
+			want, err := deploy.Render(overlay, deploy.ModeWebhook, "")
 			if err != nil {
 				t.Fatal(err)
 			}
