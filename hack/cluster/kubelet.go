@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -133,11 +134,15 @@ func (c *Cluster) nodeReady(ctx context.Context, name string) error {
 
 var rootDirLine = regexp.MustCompile(`Using (/\S+/hollow-kubelet\.\d+) as root dir for hollow-kubelet`)
 
-// kubeletRootDir reads the root directory kubemark logs at startup.
+// kubeletRootDir reads the root directory kubemark logs at startup (the latest start's).
 func kubeletRootDir(logFile string) string {
 	data, err := os.ReadFile(logFile)
 	if err != nil {
 		return ""
+	}
+	// A kubelet started again under the same name appends to the same log: read its own start.
+	if i := bytes.LastIndex(data, []byte("\n### ")); i >= 0 {
+		data = data[i:]
 	}
 	m := rootDirLine.FindSubmatch(data)
 	if m == nil {
