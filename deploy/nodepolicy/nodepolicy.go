@@ -106,15 +106,20 @@ func ratioOf(e string) string {
 func amountOf(name corev1.ResourceName, e string) string {
 	q := "quantity(" + e + ")"
 	if name == corev1.ResourceMemory {
-		return fmt.Sprintf(`(!isQuantity(%[1]s) ? -1 : %[2]s.sign() < 0 || %[2]s.isGreaterThan(quantity('%[3]d')) ? -1 : %[2]s.isInteger() ? %[2]s.asInteger() : -1)`,
-			e, q, policy.MaxAmount)
+		// isInteger is false for a whole number held as a big decimal (32Pi is), so the
+		// fallback builds a candidate as for cpu, 16 below the float value (which may be off
+		// by a few bytes above 2^53), and accepts it only if it compares equal.
+		base := fmt.Sprintf(`(int(%s.asApproximateFloat()) - 16)`, q)
+		cand := fmt.Sprintf(`(%[1]s + int(%[2]s.sub(%[1]s).asApproximateFloat() + 0.5))`, base, q)
+		return fmt.Sprintf(`(!isQuantity(%[1]s) ? -1 : %[2]s.isLessThan(quantity('0')) || %[2]s.isGreaterThan(quantity('%[3]d')) ? -1 : %[2]s.isInteger() ? %[2]s.asInteger() : %[2]s.compareTo(quantity(string(%[4]s))) == 0 ? %[4]s : -1)`,
+			e, q, policy.MaxAmount, cand)
 	}
 	// Whole cores are exact. Otherwise a candidate millicore count is built from the float
 	// value (exact enough below MaxAmount: the fraction is taken from a quantity near 1) and
 	// accepted only if it compares equal to the quantity.
 	base := fmt.Sprintf(`(int(%s.asApproximateFloat()) - 1)`, q)
 	cand := fmt.Sprintf(`(%[1]s * 1000 + int(%[2]s.sub(%[1]s).asApproximateFloat() * 1000.0 + 0.5))`, base, q)
-	return fmt.Sprintf(`(!isQuantity(%[1]s) ? -1 : %[2]s.sign() < 0 || %[2]s.isGreaterThan(quantity('%[3]dm')) ? -1 : %[2]s.isInteger() ? %[2]s.asInteger() * 1000 : %[2]s.compareTo(quantity(string(%[4]s) + 'm')) == 0 ? %[4]s : -1)`,
+	return fmt.Sprintf(`(!isQuantity(%[1]s) ? -1 : %[2]s.isLessThan(quantity('0')) || %[2]s.isGreaterThan(quantity('%[3]dm')) ? -1 : %[2]s.isInteger() ? %[2]s.asInteger() * 1000 : %[2]s.compareTo(quantity(string(%[4]s) + 'm')) == 0 ? %[4]s : -1)`,
 		e, q, policy.MaxAmount, cand)
 }
 

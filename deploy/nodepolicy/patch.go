@@ -23,7 +23,7 @@ func patchExpression() string {
 		}
 	}
 	records := fmt.Sprintf(`(%s != '' || %s != '')`, v("outAllocCPU"), v("outAllocMemory"))
-	parts = append(parts, fmt.Sprintf(`(%s && !has(object.metadata.annotations) ? [JSONPatch{op: "add", path: "/metadata/annotations", value: {%q: %s, %q: %s}}] : [])`,
+	parts = append(parts, fmt.Sprintf(`(%s && !has(object.metadata.annotations) ? [JSONPatch{op: "add", path: "/metadata/annotations", value: {%q: string(%s), %q: string(%s)}}] : [])`,
 		records, names.RawAnnotation, v("rawRecord"), names.AppliedAnnotation, v("appliedRecord")))
 	for _, a := range []struct{ key, value string }{{names.RawAnnotation, "rawRecord"}, {names.AppliedAnnotation, "appliedRecord"}} {
 		parts = append(parts, fmt.Sprintf(`(%s && has(object.metadata.annotations) && (!(%q in object.metadata.annotations) || object.metadata.annotations[%q] != %s) ? [JSONPatch{op: "add", path: %q, value: %s}] : [])`,
