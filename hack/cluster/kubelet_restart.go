@@ -40,7 +40,7 @@ func (k *Kubelet) Restart(ctx context.Context) (*Kubelet, error) {
 			return err
 		}
 		if hb.Equal(&before) {
-			return fmt.Errorf("Ready heartbeat still %s, from the stopped kubelet", hb.UTC().Format(time.RFC3339))
+			return fmt.Errorf("the Ready heartbeat is still %s, from the stopped kubelet", hb.UTC().Format(time.RFC3339))
 		}
 		return nil
 	}); err != nil {
