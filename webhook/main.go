@@ -33,6 +33,7 @@ import (
 	"github.com/overcommit-dev/overcommit/webhook/nodes"
 	"github.com/overcommit-dev/overcommit/webhook/pods"
 	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
+	"github.com/overcommit-dev/overcommit/webhook/settings"
 	"github.com/overcommit-dev/overcommit/webhook/templates"
 	"github.com/overcommit-dev/overcommit/webhook/usage"
 )
@@ -58,50 +59,85 @@ func main() {
 	}
 }
 
+// clients are the webhook's API clients; nil when there is no cluster connection.
+type clients struct {
+	kube    kubernetes.Interface
+	metrics metricsclient.Interface
+}
+
 func run(ctx context.Context, o *options) error {
 	log := o.logger()
-	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
-	log.Info("starting overcommit-webhook", "version", version.Version,
-		"defaultCPURatio", o.settings.CPU.Default.String(), "maxCPURatio", o.settings.CPU.Max.String(),
-		"defaultMemoryRatio", o.settings.Memory.Default.String(), "maxMemoryRatio", o.settings.Memory.Max.String())
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	cfg, err := clusterConfig(o, log)
 	if err != nil {
 		return err
 	}
-	nodeHandler := &nodes.Handler{Settings: o.settings, Metrics: nodes.NewMetrics(reg), Log: log}
+	var c *clients
+	if cfg != nil {
+		if c, err = newClients(cfg); err != nil {
+			return err
+		}
+	}
+	return serve(ctx, o, log, c)
+}
+
+func newClients(cfg *rest.Config) (*clients, error) {
+	// Built-in types travel as protobuf: the pod informer's initial list of a large cluster costs
+	// less CPU and garbage to decode than JSON. metrics.k8s.io keeps the default (JSON), whatever
+	// server backs it.
+	kubeCfg := rest.CopyConfig(cfg)
+	kubeCfg.ContentType = "application/vnd.kubernetes.protobuf"
+	kubeCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	kube, err := kubernetes.NewForConfig(kubeCfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating kubernetes client: %w", err)
+	}
+	mc, err := metricsclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating metrics client: %w", err)
+	}
+	return &clients{kube: kube, metrics: mc}, nil
+}
+
+// serve runs the webhook with the clients c (nil: no cluster) until ctx ends.
+func serve(ctx context.Context, o *options, log *slog.Logger, c *clients) error {
+	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+	log.Info("starting overcommit-webhook", "version", version.Version,
+		"namespace", o.namespace, "settingsConfigMap", o.settingsConfigMap)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	nodeHandler := &nodes.Handler{Metrics: nodes.NewMetrics(reg), Log: log,
+		Settings: settings.Unavailable(fmt.Sprintf("the webhook has no cluster connection to read the settings ConfigMap %s/%s", o.namespace, o.settingsConfigMap))}
 	// Without a cluster there are no templates: pods asking for a sidecar are denied.
 	podHandler := &pods.Handler{Namespace: o.namespace, Metrics: pods.NewMetrics(reg), Log: log}
 	readyChecks := map[string]healthz.Checker{}
-	if cfg == nil && o.selfSignedSecret != "" {
+	if c == nil && o.selfSignedSecret != "" {
 		return fmt.Errorf("--self-signed-secret needs a cluster connection (in-cluster or --kubeconfig)")
 	}
 	var tlsProvisioner *selfsigned.Provisioner
-	if cfg != nil {
-		// Built-in types travel as protobuf: the pod informer's initial list of a large cluster
-		// costs less CPU and garbage to decode than JSON. metrics.k8s.io keeps the default
-		// (JSON), whatever server backs it.
-		kubeCfg := rest.CopyConfig(cfg)
-		kubeCfg.ContentType = "application/vnd.kubernetes.protobuf"
-		kubeCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-		kube, err := kubernetes.NewForConfig(kubeCfg)
+	if c != nil {
+		watcher, err := settings.New(c.kube, o.namespace, o.settingsConfigMap, settings.Options{Log: log, Registerer: reg})
 		if err != nil {
-			return fmt.Errorf("creating kubernetes client: %w", err)
+			return err
 		}
-		mc, err := metricsclient.NewForConfig(cfg)
-		if err != nil {
-			return fmt.Errorf("creating metrics client: %w", err)
+		watcher.Run(ctx)
+		nodeHandler.Settings = watcher.Pointer()
+		// Not ready before the settings are loaded: a replica that answered "no settings" during
+		// a rollout would store the kubelet's allocatable under running pods.
+		readyChecks["settings"] = func(*http.Request) error {
+			if !watcher.HasSynced() {
+				return errors.New("the settings ConfigMap is not loaded yet")
+			}
+			return nil
 		}
-		src, err := usage.NewSource(kube, mc, usage.Options{RefreshInterval: o.metricsRefresh, Log: log, Registerer: reg})
+		src, err := usage.NewSource(c.kube, c.metrics, usage.Options{RefreshInterval: o.metricsRefresh, Log: log, Registerer: reg})
 		if err != nil {
 			return err
 		}
 		nodeHandler.Usage = src
 		src.Run(ctx)
-		store, err := templates.New(kube, o.namespace, templates.Options{Log: log, Registerer: reg})
+		store, err := templates.New(c.kube, o.namespace, templates.Options{Log: log, Registerer: reg})
 		if err != nil {
 			return err
 		}
@@ -114,14 +150,11 @@ func run(ctx context.Context, o *options) error {
 			}
 			return nil
 		}
-		if o.webhookConfigName != "" {
-			go publishSettings(ctx, kube, o.webhookConfigName, o.settings, log)
-		}
 		if o.selfSignedSecret != "" {
-			c := o.selfSigned
-			c.Client, c.Namespace, c.SecretName, c.ServiceName = kube, o.namespace, o.selfSignedSecret, o.serviceName
-			c.WebhookConfigName, c.CertDir, c.Log = o.webhookConfigName, o.certDir, log
-			tlsProvisioner, err = selfsigned.New(c)
+			sc := o.selfSigned
+			sc.Client, sc.Namespace, sc.SecretName, sc.ServiceName = c.kube, o.namespace, o.selfSignedSecret, o.serviceName
+			sc.WebhookConfigName, sc.CertDir, sc.Log = o.webhookConfigName, o.certDir, log
+			tlsProvisioner, err = selfsigned.New(sc)
 			if err != nil {
 				return err
 			}
@@ -172,7 +205,7 @@ func run(ctx context.Context, o *options) error {
 	probes := http.NewServeMux()
 	probes.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
 	probes.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: readyChecks}))
-	go func() { errs <- wrap("health probes", serve(ctx, o.probeAddr, probes)) }()
+	go func() { errs <- wrap("health probes", listen(ctx, o.probeAddr, probes)) }()
 	if o.metricsAddr != "0" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
@@ -181,7 +214,7 @@ func run(ctx context.Context, o *options) error {
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		}
-		go func() { errs <- wrap("metrics", serve(ctx, o.metricsAddr, mux)) }()
+		go func() { errs <- wrap("metrics", listen(ctx, o.metricsAddr, mux)) }()
 	}
 
 	select {
@@ -193,8 +226,9 @@ func run(ctx context.Context, o *options) error {
 	}
 }
 
-// clusterConfig returns the connection for the usage caches and settings publishing, or nil when
-// there is no cluster to connect to: the static policy needs none, and usage falls back with a warning.
+// clusterConfig returns the connection for the settings, templates and usage caches, or nil when
+// there is no cluster to connect to: the webhook still serves, but without settings it leaves
+// opted-in nodes unchanged, and pods asking for sidecars are denied.
 func clusterConfig(o *options, log *slog.Logger) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
@@ -204,14 +238,14 @@ func clusterConfig(o *options, log *slog.Logger) (*rest.Config, error) {
 			return nil, fmt.Errorf("loading --kubeconfig %s: %w", o.kubeconfig, err)
 		}
 	} else if cfg, err = rest.InClusterConfig(); err != nil {
-		log.Warn("no cluster connection (not in a cluster and no --kubeconfig); the usage policy will fall back to raw allocatable", "err", err)
+		log.Warn("no cluster connection (not in a cluster and no --kubeconfig); without the settings ConfigMap, opted-in nodes are left unchanged", "err", err)
 		return nil, nil
 	}
 	cfg.UserAgent = "overcommit-webhook/" + version.Version
 	return cfg, nil
 }
 
-func serve(ctx context.Context, addr string, h http.Handler) error {
+func listen(ctx context.Context, addr string, h http.Handler) error {
 	s := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -1,19 +1,28 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
+
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/certs"
 )
 
@@ -39,8 +48,9 @@ func issue(t *testing.T, ca *certs.CA, dir string) *certs.KeyPair {
 	return kp
 }
 
-// TestServer runs the real binary's run(): TLS >= 1.2 without HTTP/2, a serving cert that is
-// replaced on disk and picked up without a restart, probes and metrics — with no cluster at all.
+// TestServer runs the real binary's serve(): TLS >= 1.2 without HTTP/2, a serving cert that is
+// replaced on disk and picked up without a restart, the settings ConfigMap followed as it
+// changes, probes and metrics — against fake API clients.
 func TestServer(t *testing.T) {
 	ca, err := certs.NewCA("test-ca", time.Hour)
 	if err != nil {
@@ -51,18 +61,23 @@ func TestServer(t *testing.T) {
 	port, probePort, metricsPort := freePort(t), freePort(t), freePort(t)
 	o, err := parseOptions([]string{"--host=127.0.0.1", fmt.Sprintf("--port=%d", port), "--cert-dir=" + dir,
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort), "--log-level=error"})
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort), "--log-level=error", "--namespace=ns", "--settings-configmap=s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("KUBERNETES_SERVICE_HOST", "") // no in-cluster config: static must still work
+	// At most x1.5: the node's annotation asks for x2.
+	limited := policy.DefaultSettings()
+	limited.CPU.Max = policy.MustParseRatio("1.5")
+	kube := fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s"}, Data: limited.Data()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, o) }()
+	go func() {
+		done <- serve(ctx, o, o.logger(), &clients{kube: kube, metrics: metricsfake.NewSimpleClientset()})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
+			t.Errorf("serve: %v", err)
 		}
 	})
 
@@ -76,16 +91,9 @@ func TestServer(t *testing.T) {
 
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}}, ForceAttemptHTTP2: true}}
-	body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"version":"v1","kind":"Node"},"name":"n",` +
-		`"object":{"metadata":{"name":"n","labels":{"overcommit.dev/enabled":"true"},"annotations":{"overcommit.dev/cpu-ratio":"2"}},"status":{"allocatable":{"cpu":"3900m"},"capacity":{"cpu":"4"}}}}}`
-	resp, err := client.Post("https://"+addr+"/mutate-node", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"patchType":"JSONPatch"`)) {
-		t.Fatalf("HTTP %d %s", resp.StatusCode, out)
+	resp, review := postNode(t, client, addr)
+	if review.PatchType == nil || !strings.Contains(string(review.Patch), `"value":"5850m"`) {
+		t.Fatalf("want a patch to cpu 5850m (x1.5, the ConfigMap's max): %s", review.Patch)
 	}
 	if resp.ProtoMajor != 1 {
 		t.Errorf("negotiated %s; HTTP/2 should be off by default", resp.Proto)
@@ -115,16 +123,82 @@ func TestServer(t *testing.T) {
 		return nil
 	})
 
+	// Without the ConfigMap, nodes are left unchanged, as in policy mode.
+	if err := kube.CoreV1().ConfigMaps("ns").Delete(context.Background(), "s", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() error {
+		_, review := postNode(t, client, addr)
+		if len(review.Patch) != 0 || !slices.Equal(review.Warnings, []string{"overcommit: settings ConfigMap ns/s not found; node left unchanged"}) {
+			return fmt.Errorf("patch %s, warnings %q", review.Patch, review.Warnings)
+		}
+		return nil
+	})
+
 	metrics, err := fetch(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`overcommit_webhook_requests_total{outcome="patched",webhook="node"} 1`,
-		"overcommit_webhook_request_duration_seconds_bucket", `overcommit_node_patches_total{policy="static"} 1`, "process_resident_memory_bytes"} {
+		"overcommit_webhook_request_duration_seconds_bucket", `overcommit_node_patches_total{policy="static"} 1`, "process_resident_memory_bytes",
+		`overcommit_settings{state="missing"} 1`, `overcommit_node_settings_problems_total{state="missing"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+}
+
+// TestServerWithoutCluster runs the real binary's run() with no cluster at all: it serves, and
+// leaves opted-in nodes unchanged since it cannot read its settings.
+func TestServerWithoutCluster(t *testing.T) {
+	ca, err := certs.NewCA("test-ca", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	issue(t, ca, dir)
+	port, probePort := freePort(t), freePort(t)
+	o, err := parseOptions([]string{"--host=127.0.0.1", fmt.Sprintf("--port=%d", port), "--cert-dir=" + dir,
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort), "--metrics-bind-address=0", "--log-level=error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "") // no in-cluster config
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, o) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	waitFor(t, func() error { return get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)) })
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM)
+	_, review := postNode(t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, fmt.Sprintf("127.0.0.1:%d", port))
+	want := []string{"overcommit: the webhook has no cluster connection to read the settings ConfigMap " + names.Namespace + "/" + names.SettingsConfigMap + "; node left unchanged"}
+	if len(review.Patch) != 0 || !slices.Equal(review.Warnings, want) {
+		t.Errorf("patch %s, warnings %q; want no patch and %q", review.Patch, review.Warnings, want)
+	}
+}
+
+// postNode sends the review of an opted-in node that asks for cpu x2 and returns the response.
+func postNode(t *testing.T, client *http.Client, addr string) (*http.Response, *admissionv1.AdmissionResponse) {
+	t.Helper()
+	body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"version":"v1","kind":"Node"},"name":"n",` +
+		`"object":{"metadata":{"name":"n","labels":{"overcommit.dev/enabled":"true"},"annotations":{"overcommit.dev/cpu-ratio":"2"}},"status":{"allocatable":{"cpu":"3900m"},"capacity":{"cpu":"4"}}}}}`
+	resp, err := client.Post("https://"+addr+"/mutate-node", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var review admissionv1.AdmissionReview
+	if resp.StatusCode != 200 || json.Unmarshal(out, &review) != nil || review.Response == nil || !review.Response.Allowed {
+		t.Fatalf("HTTP %d %s", resp.StatusCode, out)
+	}
+	return resp, review.Response
 }
 
 func get(url string) error {
@@ -166,10 +240,11 @@ func TestParseOptions(t *testing.T) {
 		wantErr string
 	}{
 		{args: nil},
-		{args: []string{"--max-cpu-ratio=3", "--default-cpu-ratio=2"}},
-		{args: []string{"--default-cpu-ratio=5"}, wantErr: "default cpu ratio 5 must be between 1 and the max 4"},
-		{args: []string{"--max-memory-ratio=0.5"}, wantErr: "max memory ratio 0.5 must be between 1 and 100"},
-		{args: []string{"--default-cpu-ratio=abc"}, wantErr: `invalid ratio "abc"`},
+		{args: []string{"--settings-configmap=other"}},
+		{args: []string{"--settings-configmap="}, wantErr: "--settings-configmap must not be empty"},
+		// The settings live in the ConfigMap only.
+		{args: []string{"--max-cpu-ratio=3"}, wantErr: "unknown flag: --max-cpu-ratio"},
+		{args: []string{"--metrics-max-age=40s"}, wantErr: "unknown flag: --metrics-max-age"},
 		{args: []string{"--port=0"}, wantErr: "--port 0 out of range"},
 		{args: []string{"--log-format=xml"}, wantErr: "want json or text"},
 		{args: []string{"extra"}, wantErr: "unexpected arguments"},

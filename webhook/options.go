@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
-	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
 )
 
@@ -27,7 +26,7 @@ type options struct {
 	selfSignedSecret  string
 	serviceName       string
 	selfSigned        selfsigned.Config // hidden flags: rotation timing, shortened by e2e
-	settings          policy.Settings
+	settingsConfigMap string
 	metricsRefresh    time.Duration
 	logLevel          slog.Level
 	logFormat         string
@@ -38,7 +37,7 @@ type options struct {
 }
 
 func parseOptions(args []string) (*options, error) {
-	o := &options{settings: policy.DefaultSettings()}
+	o := &options{}
 	fs := pflag.NewFlagSet("overcommit-webhook", pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.Usage = func() {
@@ -46,7 +45,11 @@ func parseOptions(args []string) (*options, error) {
 so the scheduler can use capacity that pods request but do not use.
 
 It serves /mutate-node over TLS for Node CREATE and nodes/status UPDATE admission reviews, answers
-from in-memory caches only, and never blocks a node's status write.
+from in-memory caches only, and never blocks a node's status write. Its settings (default and
+maximum ratios, usage margin, metrics age) are the ConfigMap --settings-configmap in --namespace,
+followed as it changes: without it, opted-in nodes are left unchanged; when it is invalid, the
+built-in defaults apply. In policy mode the apiserver runs the node policy itself and does not call
+/mutate-node.
 
 It also serves /mutate-pod for Pod CREATE: pods annotated sidecar.overcommit.dev/inject get the
 sidecar templates (ConfigMaps labelled overcommit.dev/sidecar-template in --namespace) they name.
@@ -65,11 +68,13 @@ Flags:
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; \"0\" disables it.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "",
-		"Kubeconfig for the usage policy's caches; empty means in-cluster config. Without a cluster, static still works and usage falls back.")
+		"Kubeconfig for the settings ConfigMap, the sidecar templates and the usage policy's caches; empty means in-cluster config. Without a cluster there are no settings, and opted-in nodes are left unchanged.")
 	fs.StringVar(&o.webhookConfigName, "webhook-config-name", names.WebhookConfigurationName,
-		"MutatingWebhookConfiguration on which to publish the effective settings for kubectl overcommit; empty disables.")
+		"MutatingWebhookConfiguration whose caBundle the webhook keeps current with --self-signed-secret.")
 	fs.StringVar(&o.namespace, "namespace", defaultNamespace(),
-		"The webhook's own namespace: sidecar templates are read from it and its pods are never injected. Default: $POD_NAMESPACE, else overcommit-system.")
+		"The webhook's own namespace: the settings ConfigMap and sidecar templates are read from it and its pods are never injected. Default: $POD_NAMESPACE, else overcommit-system.")
+	fs.StringVar(&o.settingsConfigMap, "settings-configmap", names.SettingsConfigMap,
+		"ConfigMap in --namespace holding the node policy's settings (the same the MutatingAdmissionPolicy of policy mode reads).")
 	fs.StringVar(&o.selfSignedSecret, "self-signed-secret", "",
 		"Secret in --namespace where the webhook keeps its own CA and serving certificate: created or reused at start-up, shared by all replicas, written to --cert-dir, its CA injected into --webhook-config-name, rotated before expiry. Empty: --cert-dir is filled by someone else (cert-manager, a mounted Secret).")
 	fs.StringVar(&o.serviceName, "service-name", "overcommit-webhook",
@@ -81,14 +86,7 @@ Flags:
 	for _, f := range []string{"self-signed-ca-validity", "self-signed-cert-validity", "self-signed-check-interval", "self-signed-propagation"} {
 		_ = fs.MarkHidden(f) // the defaults are the product; tests shorten them
 	}
-	fs.Var(&o.settings.CPU.Default, "default-cpu-ratio", "CPU ratio for nodes without the overcommit.dev/cpu-ratio annotation.")
-	fs.Var(&o.settings.CPU.Max, "max-cpu-ratio", "Largest CPU ratio a node annotation may ask for; larger values are clamped.")
-	fs.Var(&o.settings.Memory.Default, "default-memory-ratio", "Memory ratio for nodes without the overcommit.dev/memory-ratio annotation (1 = no memory overcommit).")
-	fs.Var(&o.settings.Memory.Max, "max-memory-ratio", "Largest memory ratio a node annotation may ask for; larger values are clamped.")
-	fs.Var(&o.settings.UsageMargin, "usage-margin", "Safety margin m of the usage policy: measured usage counts as usage*(1+m).")
 	fs.DurationVar(&o.metricsRefresh, "metrics-refresh-interval", 15*time.Second, "How often NodeMetrics are listed from metrics.k8s.io (one LIST for all nodes).")
-	fs.DurationVar(&o.settings.MaxMetricsAge, "metrics-max-age", o.settings.MaxMetricsAge,
-		"Oldest NodeMetrics sample the usage policy trusts; older samples fall back to the raw allocatable.")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: debug, info, warn or error.")
 	fs.StringVar(&o.logFormat, "log-format", "json", "Log format: json or text.")
 	o.gcFloor = resource.MustParse("32Mi")
@@ -103,9 +101,6 @@ Flags:
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if err := o.settings.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid policy flags: %w", err)
-	}
 	if o.port <= 0 || o.port > 65535 {
 		return nil, fmt.Errorf("--port %d out of range", o.port)
 	}
@@ -114,6 +109,9 @@ Flags:
 	}
 	if o.namespace == "" {
 		return nil, fmt.Errorf("--namespace must not be empty")
+	}
+	if o.settingsConfigMap == "" {
+		return nil, fmt.Errorf("--settings-configmap must not be empty")
 	}
 	if o.logFormat != "json" && o.logFormat != "text" {
 		return nil, fmt.Errorf("--log-format %q: want json or text", o.logFormat)
@@ -158,7 +156,7 @@ func defaultNamespace() string {
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		return ns
 	}
-	return "overcommit-system"
+	return names.Namespace
 }
 
 // pflagHelp is returned by parseOptions for -h/--help, which has printed the usage already.

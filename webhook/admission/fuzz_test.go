@@ -18,6 +18,7 @@ import (
 	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
 	"github.com/overcommit-dev/overcommit/webhook/nodes"
+	"github.com/overcommit-dev/overcommit/webhook/settings"
 )
 
 // FuzzServeHTTP sends arbitrary bodies through the real node webhook: it must never panic, and
@@ -35,7 +36,7 @@ func FuzzServeHTTP(f *testing.F) {
 	}
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := &nodes.Handler{Settings: policy.DefaultSettings(), Metrics: nodes.NewMetrics(reg), Log: log, Now: func() time.Time { return time.Unix(0, 0) }}
+	h := &nodes.Handler{Settings: settings.Fixed(policy.DefaultSettings()), Metrics: nodes.NewMetrics(reg), Log: log, Now: func() time.Time { return time.Unix(0, 0) }}
 	m := admission.NewMetrics(reg)
 	wh := &admission.Webhook{Name: "node", Handler: h, Metrics: m, Log: log, OnPanic: h.OnPanic}
 

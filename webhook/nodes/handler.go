@@ -7,12 +7,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/nodepatch"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/settings"
 )
 
 // UsageSource answers the usage policy's questions from in-memory caches only.
@@ -23,7 +25,9 @@ type UsageSource interface {
 
 // Handler is the node webhook.
 type Handler struct {
-	Settings policy.Settings
+	// Settings holds the settings as last read from the settings ConfigMap (webhook/settings);
+	// nil, or nothing stored yet, counts as missing.
+	Settings *atomic.Pointer[settings.Snapshot]
 	// Usage may be nil (no cluster connection): the usage policy then always falls back.
 	Usage   UsageSource
 	Metrics *Metrics
@@ -55,6 +59,22 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 	if n.Name == "" {
 		n.Name = req.Name
 	}
+	// The same rules as policy mode, where the ConfigMap is the policy's params: no settings, no
+	// change; invalid settings, the defaults.
+	snap := h.settings()
+	var warnings []string
+	switch snap.State {
+	case settings.Valid:
+	case settings.Invalid:
+		h.Metrics.settings.WithLabelValues(string(settings.Invalid)).Inc()
+		warnings = append(warnings, WarningPrefix+snap.Problem)
+	default:
+		h.Metrics.settings.WithLabelValues(string(settings.Missing)).Inc()
+		if debug {
+			h.Log.Debug("node left unchanged", "node", n.Name, "writer", req.UserInfo.Username, "problem", snap.Problem)
+		}
+		return admission.Allowed(WarningPrefix + snap.Problem + "; node left unchanged")
+	}
 	in := policy.Input{
 		Node: policy.Node{
 			Name:        n.Name,
@@ -80,7 +100,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 			in.Usage, in.UsageUnavailable = h.Usage.Sample(in.Node.Name)
 		}
 	}
-	res := policy.Compute(in, h.Settings)
+	res := policy.Compute(in, snap.Settings)
 	if res.Fallback {
 		h.Metrics.fallbacks.Inc()
 	}
@@ -92,7 +112,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 	if err != nil {
 		return h.failOpen(req, "patch", err.Error())
 	}
-	warnings := prefixed(res.Warnings)
+	warnings = append(warnings, prefixed(res.Warnings)...)
 	if len(ops) > 0 && !req.IsDryRun() {
 		h.Metrics.patched.WithLabelValues(res.Applied.Policy).Inc()
 	}
@@ -115,6 +135,19 @@ func (h *Handler) failOpen(req *admission.Request, kind, msg string) admission.R
 // OnPanic is the admission.Webhook hook for this handler: allow unchanged.
 func (h *Handler) OnPanic(req *admission.Request) admission.Response {
 	return h.failOpen(req, "panic", "internal error")
+}
+
+// missing is what a handler without a settings source reads.
+var missing = &settings.Snapshot{State: settings.Missing, Problem: "no settings source"}
+
+func (h *Handler) settings() *settings.Snapshot {
+	if h.Settings == nil {
+		return missing
+	}
+	if s := h.Settings.Load(); s != nil {
+		return s
+	}
+	return missing
 }
 
 func (h *Handler) now() time.Time {

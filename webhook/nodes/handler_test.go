@@ -27,6 +27,7 @@ import (
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/settings"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -41,7 +42,7 @@ func newFixture(t testing.TB, src UsageSource) *fixture {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := &Handler{Settings: policy.DefaultSettings(), Usage: src, Metrics: NewMetrics(reg), Log: log, Now: func() time.Time { return now }}
+	h := &Handler{Settings: settings.Fixed(policy.DefaultSettings()), Usage: src, Metrics: NewMetrics(reg), Log: log, Now: func() time.Time { return now }}
 	wire := admission.NewMetrics(reg)
 	return &fixture{handler: h, wire: wire, wh: &admission.Webhook{Name: "node", Handler: h, Metrics: wire, Log: log, OnPanic: h.OnPanic}}
 }
@@ -260,6 +261,67 @@ func TestHandlerLeavesOthersAlone(t *testing.T) {
 				t.Errorf("warnings = %q, want %q", resp.Warnings, tt.wantWarn)
 			}
 		})
+	}
+}
+
+// TestHandlerSettings: the settings ConfigMap decides as it does in policy mode. Valid: its
+// settings; invalid: the defaults, with a warning; missing (or not loaded yet): the node is left
+// unchanged, with a warning.
+func TestHandlerSettings(t *testing.T) {
+	custom := policy.DefaultSettings()
+	custom.CPU.Default = policy.MustParseRatio("3")
+	invalid := custom.Data()
+	invalid[policy.KeyMaxCPURatio] = "2" // below the default: the whole ConfigMap is invalid
+	cm := func(data map[string]string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s", ResourceVersion: "7"}, Data: data}
+	}
+	tests := []struct {
+		name      string
+		snapshot  *settings.Snapshot // nil: nothing stored
+		wantCPU   string
+		wantWarns []string
+		wantState string
+	}{
+		{name: "valid", snapshot: settings.Parse("ns", "s", cm(custom.Data())), wantCPU: "11700m"},
+		{name: "invalid", snapshot: settings.Parse("ns", "s", cm(invalid)), wantCPU: "5850m", wantState: "invalid",
+			wantWarns: []string{"overcommit: settings ConfigMap ns/s is invalid (default cpu ratio 3 must be between 1 and the max 2); using the defaults"}},
+		{name: "missing", snapshot: settings.Parse("ns", "s", nil), wantCPU: "3900m", wantState: "missing",
+			wantWarns: []string{"overcommit: settings ConfigMap ns/s not found; node left unchanged"}},
+		{name: "nothing stored", wantCPU: "3900m", wantState: "missing",
+			wantWarns: []string{"overcommit: no settings source; node left unchanged"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.handler.Settings.Store(tt.snapshot)
+			in := testNode(optIn, nil)
+			resp := f.send(t, review(t, in, admissionv1.Update, "system:node:worker-1", false))
+			got := apply(t, in, resp)
+			if c := qty(got.Status.Allocatable, "cpu"); c != tt.wantCPU {
+				t.Errorf("cpu = %s, want %s", c, tt.wantCPU)
+			}
+			if diff := cmp.Diff(tt.wantWarns, resp.Warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if tt.wantState == "missing" && len(resp.Patch) != 0 {
+				t.Errorf("patch %s, want none", resp.Patch)
+			}
+			for _, state := range []string{"missing", "invalid"} {
+				want := 0.0
+				if state == tt.wantState {
+					want = 1
+				}
+				if c := testutil.ToFloat64(f.handler.Metrics.settings.WithLabelValues(state)); c != want {
+					t.Errorf("settings problems{state=%s} = %v, want %v", state, c, want)
+				}
+			}
+		})
+	}
+	// Nodes that are not opted in get no warning about settings.
+	f := newFixture(t, nil)
+	f.handler.Settings = nil
+	if resp := f.send(t, review(t, testNode(nil, nil), admissionv1.Update, "system:node:worker-1", false)); len(resp.Warnings) != 0 {
+		t.Errorf("warnings for a node that is not opted in: %q", resp.Warnings)
 	}
 }
 

@@ -7,6 +7,7 @@ type Metrics struct {
 	patched   *prometheus.CounterVec
 	fallbacks prometheus.Counter
 	errors    *prometheus.CounterVec
+	settings  *prometheus.CounterVec
 }
 
 // NewMetrics registers the node webhook's metrics with reg.
@@ -24,7 +25,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "overcommit_node_errors_total",
 			Help: "Node writes allowed unchanged because of an internal problem, by kind (decode, unexpected, patch, panic).",
 		}, []string{"kind"}),
+		settings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "overcommit_node_settings_problems_total",
+			Help: "Writes of opted-in nodes answered without valid settings, by state: missing (the settings ConfigMap does not exist or is not loaded; the node was left unchanged) or invalid (the defaults applied).",
+		}, []string{"state"}),
 	}
-	reg.MustRegister(m.patched, m.fallbacks, m.errors)
+	// Both series exist from the start, so an alert on either has something to watch.
+	m.settings.WithLabelValues("missing")
+	m.settings.WithLabelValues("invalid")
+	reg.MustRegister(m.patched, m.fallbacks, m.errors, m.settings)
 	return m
 }
