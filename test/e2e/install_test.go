@@ -59,6 +59,9 @@ var deployDir = filepath.Join("..", "..", "deploy")
 // returns a kubeconfig with that token, so the suite's webhook runs with exactly the permissions
 // an install grants. TestMain fails the run if the webhook logged anything forbidden.
 func webhookKubeconfig(ctx context.Context, c *cluster.Cluster) (string, error) {
+	if err := cluster.EnsureSettings(ctx, c.Client(), suiteSettings); err != nil {
+		return "", err
+	}
 	objs, err := rendered("base")
 	if err != nil {
 		return "", err
@@ -101,7 +104,7 @@ func serviceAccountKubeconfig(ctx context.Context, c *cluster.Cluster, path stri
 // rendered decodes deploy's manifests for overlay into typed objects (cert-manager kinds are
 // skipped: the client-go scheme does not know them).
 func rendered(overlay string) ([]runtime.Object, error) {
-	data, err := deploy.Render(overlay, "")
+	data, err := deploy.Render(overlay, deploy.ModeWebhook, "")
 	if err != nil {
 		return nil, err
 	}

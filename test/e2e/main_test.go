@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 var (
@@ -27,6 +28,14 @@ var (
 	keepDir = flag.Bool("keep-logs", false, "keep the cluster's work dir (logs) after the run")
 	env     *cluster.Cluster
 )
+
+// suiteSettings are the settings ConfigMap of the suite: the defaults, with usage data trusted for
+// 40 s so that a test can watch a node fall back.
+var suiteSettings = func() policy.Settings {
+	s := policy.DefaultSettings()
+	s.MaxMetricsAge = 40 * time.Second
+	return s
+}()
 
 // heartbeat is kwok's node heartbeat interval in this suite: short, so tests can count heartbeats.
 const heartbeat = 2 * time.Second
@@ -54,7 +63,7 @@ func run(m *testing.M) int {
 		MetricsServer: true,
 		Webhook: &cluster.WebhookOptions{
 			Pods: true,
-			Args: []string{"--log-level=debug", "--metrics-refresh-interval=5s", "--metrics-max-age=40s"},
+			Args: []string{"--log-level=debug", "--metrics-refresh-interval=5s"},
 			// The ServiceAccount and RBAC of deploy/, not an admin.
 			Kubeconfig: webhookKubeconfig,
 		},

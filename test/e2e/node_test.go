@@ -313,7 +313,7 @@ func TestNodeWebhookDown(t *testing.T) {
 }
 
 // TestNodeUsagePolicy runs the usage policy on real metrics-server data (kwok reports pod usage
-// from annotations), then stops metrics-server: once samples are older than --metrics-max-age
+// from annotations), then stops metrics-server: once samples are older than the settings' metricsMaxAgeSeconds
 // (40s here) the node falls back to its raw allocatable. Not parallel: it stops metrics-server.
 func TestNodeUsagePolicy(t *testing.T) {
 	ctx := context.Background()

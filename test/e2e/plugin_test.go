@@ -242,19 +242,13 @@ func TestPluginDisableRefusesOverbookedNode(t *testing.T) {
 	}
 }
 
-// waitSettingsPublished waits until the webhook has published its settings on its
-// configuration (it retries every 10 s, and the configuration may be installed after it starts).
+// waitSettingsPublished waits until the settings ConfigMap exists (TestMain creates it before the
+// webhook starts; the plugin and the webhook read it).
 func waitSettingsPublished(t *testing.T) {
 	t.Helper()
-	eventually(t, 30*time.Second, "the webhook's published settings", func() error {
-		mwc, err := kube(t).AdmissionregistrationV1().MutatingWebhookConfigurations().Get(context.Background(), names.WebhookConfigurationName, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if _, ok := mwc.Annotations[names.SettingsAnnotation]; !ok {
-			return fmt.Errorf("no %s annotation yet", names.SettingsAnnotation)
-		}
-		return nil
+	eventually(t, 30*time.Second, "the settings ConfigMap", func() error {
+		_, err := kube(t).CoreV1().ConfigMaps(names.Namespace).Get(context.Background(), names.SettingsConfigMap, metav1.GetOptions{})
+		return err
 	})
 }
 
