@@ -59,8 +59,15 @@ func fixture(o testcluster.Options) *testcluster.Cluster {
 	return testcluster.New(o)
 }
 
+// withSettings is an install in webhook mode with the default settings.
 func withSettings() testcluster.Options {
-	return testcluster.Options{Objects: []runtime.Object{testcluster.WebhookConfiguration(policy.DefaultSettings())}}
+	return testcluster.Options{Objects: []runtime.Object{testcluster.SettingsConfigMap(policy.DefaultSettings()), testcluster.WebhookConfiguration(true)}}
+}
+
+// withPolicyMode is an install in policy mode with the default settings.
+func withPolicyMode() testcluster.Options {
+	return testcluster.Options{Objects: []runtime.Object{testcluster.SettingsConfigMap(policy.DefaultSettings()),
+		testcluster.NodePolicy(), testcluster.WebhookConfiguration(false)}}
 }
 
 func withMetrics(o testcluster.Options) testcluster.Options {

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/overcommit-dev/overcommit/plugin/internal/testcluster"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // TestGolden runs commands against the fixture and compares everything they print.
@@ -25,8 +26,15 @@ func TestGolden(t *testing.T) {
 		{name: "enable-selector-dry-run-client-yaml", opts: withSettings(), args: []string{"enable", "-l", "pool=batch", "--cpu-ratio", "2", "--dry-run=client", "-o", "yaml"}},
 		{name: "enable-dry-run-server-name", opts: withSettings(), args: []string{"enable", "node-a", "node/node-d", "--cpu-ratio", "1.5", "--dry-run=server", "-o", "name"}},
 		{name: "enable-memory-warning", opts: withSettings(), args: []string{"enable", "node-a", "--memory-ratio", "1.25"}, writes: true},
-		{name: "enable-no-settings", args: []string{"enable", "node-a"}, writes: true},
-		{name: "enable-webhook-down", opts: testcluster.Options{NoWebhook: true}, args: []string{"enable", "node-a", "--cpu-ratio", "2"}, writes: true},
+		{name: "enable-no-settings", opts: testcluster.Options{Objects: []runtime.Object{testcluster.WebhookConfiguration(true)}}, args: []string{"enable", "node-a"}, writes: true},
+		{name: "enable-invalid-settings", opts: invalidSettings(), args: []string{"enable", "node-a"}, writes: true},
+		{name: "enable-webhook-down", opts: noNodePolicy(withSettings()), args: []string{"enable", "node-a", "--cpu-ratio", "2"}, writes: true},
+		{name: "enable-policy-mode", opts: withPolicyMode(), args: []string{"enable", "node-a", "--cpu-ratio", "2"}, writes: true},
+		{name: "enable-policy-not-applied", opts: noNodePolicy(withPolicyMode()), args: []string{"enable", "node-a", "--cpu-ratio", "2"}, writes: true},
+		{name: "enable-no-node-policy", opts: noNodePolicy(testcluster.Options{Objects: []runtime.Object{testcluster.SettingsConfigMap(policy.DefaultSettings())}}),
+			args: []string{"enable", "node-a"}, writes: true},
+		{name: "enable-both-modes", opts: testcluster.Options{Objects: append(withSettings().Objects, testcluster.NodePolicy())},
+			args: []string{"enable", "node-a", "--dry-run=server"}},
 		{name: "enable-unknown-node", opts: withSettings(), args: []string{"enable", "node-a", "nope", "nada"}},
 		{name: "enable-ratio-below-one", opts: withSettings(), args: []string{"enable", "node-a", "--cpu-ratio", "0.5"}},
 		{name: "enable-ratio-not-a-number", opts: withSettings(), args: []string{"enable", "node-a", "--cpu-ratio", "x"}},
@@ -54,7 +62,10 @@ func TestGolden(t *testing.T) {
 		{name: "preview-patch", opts: withSettings(), args: []string{"preview", "node-a", "--cpu-ratio", "2", "-o", "patch"}},
 		{name: "preview-patch-two-nodes", opts: withSettings(), args: []string{"preview", "node-a", "node-d", "-o", "patch"}},
 		{name: "preview-server", opts: withSettings(), args: []string{"preview", "node-a", "--cpu-ratio", "2", "--server", "-o", "json"}},
-		{name: "preview-server-webhook-down", opts: testcluster.Options{NoWebhook: true}, args: []string{"preview", "node-a", "--server"}},
+		{name: "preview-server-webhook-down", opts: noNodePolicy(withSettings()), args: []string{"preview", "node-a", "--server"}},
+		{name: "preview-server-policy-mode", opts: withPolicyMode(), args: []string{"preview", "node-a", "--server"}},
+		{name: "preview-server-policy-not-applied", opts: noNodePolicy(withPolicyMode()), args: []string{"preview", "node-a", "--server"}},
+		{name: "preview-no-settings", opts: testcluster.Options{Objects: []runtime.Object{testcluster.WebhookConfiguration(true)}}, args: []string{"preview", "node-a", "-o", "yaml"}},
 		{name: "preview-usage-no-metrics", opts: withSettings(), args: []string{"preview", "node-c"}},
 		{name: "preview-ratio-above-max", opts: withSettings(), args: []string{"preview", "-l", "pool=batch", "--cpu-ratio", "9"}},
 		{name: "preview-nothing-enabled", bare: true, opts: testcluster.Options{Objects: []runtime.Object{testcluster.Node("node-a").Build()}}, args: []string{"preview"}},
@@ -83,6 +94,19 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+func noNodePolicy(o testcluster.Options) testcluster.Options {
+	o.NoNodePolicy = true
+	return o
+}
+
+// invalidSettings is webhook mode with a settings ConfigMap whose max cpu ratio is below its
+// default: the node policy uses the defaults.
+func invalidSettings() testcluster.Options {
+	cm := testcluster.SettingsConfigMap(policy.DefaultSettings())
+	cm.Data[policy.KeyMaxCPURatio] = "1.2"
+	return testcluster.Options{Objects: []runtime.Object{cm, testcluster.WebhookConfiguration(true)}}
 }
 
 // TestEnableStoresWhatPreviewShows is the plugin's promise in one test: the allocatable enable

@@ -46,16 +46,16 @@ type changeFlags struct {
 }
 
 func (c *changeFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&c.cpuRatio, "cpu-ratio", "", "CPU overcommit ratio, a decimal from 1 up to the webhook's maximum (e.g. 2 or 1.5); empty keeps the node's annotation or the webhook's default")
+	cmd.Flags().StringVar(&c.cpuRatio, "cpu-ratio", "", "CPU overcommit ratio, a decimal from 1 up to the settings' maximum (e.g. 2 or 1.5); empty keeps the node's annotation or the settings' default")
 	cmd.Flags().StringVar(&c.memoryRatio, "memory-ratio", "", "Memory overcommit ratio, as --cpu-ratio; above 1 risks OOM kills, since memory cannot be throttled")
 	cmd.Flags().StringVar(&c.policy, "policy", "", `Policy: "static" (allocatable x ratio) or "usage" (give back what pods request but do not use, up to the ratio); empty keeps the node's annotation or static`)
 	_ = cmd.RegisterFlagCompletionFunc("policy", fixedCompletion(names.PolicyStatic, names.PolicyUsage))
 }
 
-// noLimit checks a ratio's syntax before the webhook's limits are known.
+// noLimit checks a ratio's syntax before the settings' limits are known.
 var noLimit = policy.Limits{Max: policy.Ratio(math.MaxInt64)}
 
-// validate checks the flags without the webhook's limits (no API call): a typo fails before
+// validate checks the flags without the settings' limits (no API call): a typo fails before
 // anything is read from the cluster.
 func (c *changeFlags) validate() error {
 	switch c.policy {
@@ -67,8 +67,8 @@ func (c *changeFlags) validate() error {
 	return err
 }
 
-// change checks the ratios against the webhook's limits and returns them in canonical form.
-// The check is strict: a value the webhook would clamp is an error here, so that what is
+// change checks the ratios against the settings' limits and returns them in canonical form.
+// The check is strict: a value the node policy would clamp is an error here, so that what is
 // written is what is applied.
 func (c *changeFlags) change(s policy.Settings) (preview.Change, error) {
 	ch := preview.Change{Policy: c.policy}

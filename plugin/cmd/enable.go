@@ -32,13 +32,14 @@ func NewCmdEnable(streams genericiooptions.IOStreams, f ClientFactory) *cobra.Co
 		Use:   "enable (NODE... | -l SELECTOR | --all) [--cpu-ratio R] [--memory-ratio R] [--policy static|usage]",
 		Short: "Opt nodes in to overcommit and apply the policy at once",
 		Long: `Opt nodes in: label them overcommit.dev/enabled=true, record the ratios and policy given as
-annotations, then write the node's status once so the webhook applies the policy now rather than at
-the kubelet's next report.
+annotations, then write the node's status once so the node policy (webhook or
+MutatingAdmissionPolicy) applies now rather than at the kubelet's next report.
 
-Ratios are checked against the limits the webhook publishes before anything is written; every node
-must exist. A memory ratio above 1 is allowed but warned about: memory cannot be throttled, so pods
-that use what the node promised them get OOM-killed.`,
-		Example: `  # Opt worker-1 in with the webhook's default ratios
+Ratios are checked against the limits of the settings ConfigMap
+overcommit-system/overcommit-settings before anything is written; every node must exist. A memory
+ratio above 1 is allowed but warned about: memory cannot be throttled, so pods that use what the
+node promised them get OOM-killed.`,
+		Example: `  # Opt worker-1 in with the default ratios of the settings
   kubectl overcommit enable worker-1
 
   # Double the schedulable cpu of every node in pool=batch
@@ -76,13 +77,14 @@ func (o *EnableOptions) Validate() error {
 	return o.changeFlags.validate()
 }
 
-// Run reads and checks every node and the webhook's limits, then writes.
+// Run reads and checks every node and the settings' limits, then writes.
 func (o *EnableOptions) Run(ctx context.Context) error {
 	nodes, err := kube.Nodes(ctx, o.clients.Kube, o.selection)
 	if err != nil {
 		return err
 	}
 	settings := o.settings(ctx)
+	mode := o.nodePolicy(ctx)
 	change, err := o.change(settings.Settings)
 	if err != nil {
 		return fmt.Errorf("%w; nothing changed", err)
@@ -100,7 +102,8 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	outcomes := optin.Enable(ctx, o.clients.Kube, optin.EnableConfig{Change: change, DryRun: o.dryRun, Plans: plans})
+	outcomes := optin.Enable(ctx, o.clients.Kube, optin.EnableConfig{Change: change, DryRun: o.dryRun, Plans: plans,
+		Mode: mode.Mode, SettingsMissing: settings.Missing})
 	if err := printOutcomes(o.base, o.printer, outcomes); err != nil {
 		return err
 	}

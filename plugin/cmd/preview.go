@@ -37,27 +37,28 @@ func NewCmdPreview(streams genericiooptions.IOStreams, f ClientFactory) *cobra.C
 	o := &PreviewOptions{base: base{IOStreams: streams, factory: f}, now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "preview [NODE... | -l SELECTOR | --all] [--cpu-ratio R] [--memory-ratio R] [--policy static|usage]",
-		Short: "Show what the webhook would store for nodes, now or with other settings",
-		Long: `Show, for each node, the allocatable the webhook would store: for an opted-in node what it
-stores now, for any node what 'enable' with the given flags would store. It runs the webhook's own
-policy code on the live node, with the webhook's published limits.
+		Short: "Show what the node policy would store for nodes, now or with other settings",
+		Long: `Show, for each node, the allocatable the node policy would store: for an opted-in node what
+it stores now, for any node what 'enable' with the given flags would store. It runs the policy's own
+code (shared by the webhook and the MutatingAdmissionPolicy of policy mode) on the live node, with
+the limits of the settings ConfigMap overcommit-system/overcommit-settings.
 
 Without NODE, -l or --all it previews the nodes that are opted in.
 
---server asks the apiserver instead: a dry-run status write carrying the opt-in, which the webhook
-answers like a real one. Its answer includes the webhook's own settings and caches.
+--server asks the apiserver instead: a dry-run status write carrying the opt-in, which the node
+policy answers like a real one, with its own settings and caches.
 
--o patch prints the exact JSON patch the webhook returns for one node.`,
-		Example: `  # What the webhook stores for every opted-in node
+-o patch prints the exact JSON patch of the node policy for one node.`,
+		Example: `  # What the node policy stores for every opted-in node
   kubectl overcommit preview
 
   # What opting worker-1 in at cpu x2 would store, as a table
   kubectl overcommit preview worker-1 --cpu-ratio 2
 
-  # The same, answered by the apiserver and the webhook
+  # The same, answered by the apiserver and the node policy
   kubectl overcommit preview worker-1 --cpu-ratio 2 --server
 
-  # The webhook's JSON patch
+  # The node policy's JSON patch
   kubectl overcommit preview worker-1 --cpu-ratio 2 -o patch`,
 		ValidArgsFunction: completeNodes(f, ""),
 		RunE:              runE(o),
@@ -104,15 +105,16 @@ func (o *PreviewOptions) Run(ctx context.Context) error {
 		return preview.ErrPatchNeedsOneNode
 	}
 	settings := o.settings(ctx)
+	mode := o.nodePolicy(ctx)
 	change, err := o.change(settings.Settings)
 	if err != nil {
 		return err
 	}
 	var report *preview.Preview
 	if o.server {
-		report = preview.New(preview.SourceServer, settings.Source, settings.Settings)
+		report = preview.New(preview.SourceServer, mode.Mode, settings.Source, settings.Settings)
 		for i := range nodes {
-			it, err := preview.Server(ctx, o.clients.Kube, &nodes[i], change)
+			it, err := preview.Server(ctx, o.clients.Kube, &nodes[i], change, mode.Mode)
 			if err != nil {
 				return err
 			}
@@ -123,7 +125,7 @@ func (o *PreviewOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		report = preview.New(preview.SourceLocal, settings.Source, settings.Settings)
+		report = preview.New(preview.SourceLocal, mode.Mode, settings.Source, settings.Settings)
 		for _, p := range plans {
 			report.Items = append(report.Items, p.Item())
 		}

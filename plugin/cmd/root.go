@@ -93,8 +93,10 @@ func NewCmdOvercommitWith(streams genericiooptions.IOStreams, f ClientFactory) *
 		Short: "Hand idle requested capacity back to the scheduler, node by node",
 		Long: `Kubernetes schedules pods by their requests, and most pods request more than they use.
 overcommit raises the allocatable cpu (and, if asked, memory) that opted-in nodes report, so the
-scheduler can place more pods. The overcommit webhook does the rewriting; this plugin opts nodes in
-and out, previews exactly what the webhook will store, and reports the savings.`,
+scheduler can place more pods. The node policy does the rewriting, inside kube-apiserver as a
+MutatingAdmissionPolicy (policy mode) or in the overcommit webhook (webhook mode), with the settings
+of the ConfigMap overcommit-system/overcommit-settings; this plugin opts nodes in and out, previews
+exactly what the node policy will store, and reports the savings.`,
 		Example: `  # What would opting node worker-1 in at cpu x2 store?
   kubectl overcommit preview worker-1 --cpu-ratio 2
 
@@ -121,7 +123,7 @@ and out, previews exactly what the webhook will store, and reports the savings.`
 		NewCmdSavings(streams, f),
 		NewCmdSidecars(streams, f),
 		NewCmdInject(streams, f),
-		NewCmdInstall(streams),
+		NewCmdInstall(streams, f),
 		NewCmdVersion(streams),
 	)
 	return root
@@ -149,11 +151,21 @@ func (b *base) warn(format string, args ...any) {
 		Print(fmt.Sprintf(format, args...))
 }
 
-// settings reads the webhook's settings and says once when it falls back to the defaults.
+// settings reads the settings ConfigMap and says once when it falls back to the defaults.
 func (b *base) settings(ctx context.Context) kube.Settings {
 	s := kube.ReadSettings(ctx, b.clients.Kube)
 	if s.Notice != "" {
 		b.warn("%s", s.Notice)
 	}
 	return s
+}
+
+// nodePolicy detects the node-policy mode installed and says once when it needs attention (both
+// modes, none, or unknown).
+func (b *base) nodePolicy(ctx context.Context) kube.NodePolicy {
+	p := kube.DetectNodePolicy(ctx, b.clients.Kube)
+	if p.Notice != "" {
+		b.warn("%s", p.Notice)
+	}
+	return p
 }

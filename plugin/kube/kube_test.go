@@ -211,28 +211,85 @@ func TestLoadsFresh(t *testing.T) {
 func TestReadSettings(t *testing.T) {
 	custom := policy.DefaultSettings()
 	custom.CPU.Max = policy.MustParseRatio("8")
-	bad := testcluster.WebhookConfiguration(custom)
-	bad.Annotations[names.SettingsAnnotation] = `{"cpu":{"default":"0.5"}}`
-	bare := testcluster.WebhookConfiguration(custom)
-	bare.Annotations = nil
+	bad := testcluster.SettingsConfigMap(custom)
+	bad.Data[policy.KeyDefaultCPURatio] = "0.5"
+	forbidden := testcluster.New(testcluster.Options{})
+	forbidden.Kube.PrependReactor("get", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("configmaps"), names.SettingsConfigMap, fmt.Errorf("RBAC says no"))
+	})
 	for _, tc := range []struct {
-		name       string
-		objs       []runtime.Object
-		wantMax    string
-		wantSource string
-		wantNotice string
+		name        string
+		c           *testcluster.Cluster
+		wantMax     string
+		wantSource  string
+		wantMissing bool
+		wantNotice  string
 	}{
-		{"published", []runtime.Object{testcluster.WebhookConfiguration(custom)}, "8", SettingsFromWebhook, ""},
-		{"no configuration", nil, "4", SettingsFromDefaults, `mutatingwebhookconfigurations.admissionregistration.k8s.io "overcommit" not found`},
-		{"not published", []runtime.Object{bare}, "4", SettingsFromDefaults, "has no overcommit.dev/settings annotation"},
-		{"unreadable", []runtime.Object{bad}, "4", SettingsFromDefaults, "invalid overcommit.dev/settings annotation"},
+		{"valid", testcluster.New(testcluster.Options{Objects: []runtime.Object{testcluster.SettingsConfigMap(custom)}}), "8", SettingsFromConfigMap, false, ""},
+		{"missing", testcluster.New(testcluster.Options{}), "4", SettingsFromDefaults, true,
+			"settings ConfigMap overcommit-system/overcommit-settings not found: overcommit leaves opted-in nodes unchanged until it exists"},
+		{"invalid", testcluster.New(testcluster.Options{Objects: []runtime.Object{bad}}), "4", SettingsFromDefaults, false,
+			"settings ConfigMap overcommit-system/overcommit-settings is invalid (default cpu ratio 0.5 must be between 1 and the max 8); overcommit uses the defaults"},
+		{"unreadable", forbidden, "4", SettingsFromDefaults, false, "cannot read the settings ConfigMap overcommit-system/overcommit-settings"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := ReadSettings(context.Background(), testcluster.New(testcluster.Options{Objects: tc.objs}).Kube)
-			if s.CPU.Max.String() != tc.wantMax || s.Source != tc.wantSource || !strings.Contains(s.Notice, tc.wantNotice) || (tc.wantNotice == "") != (s.Notice == "") {
-				t.Errorf("got max %s source %s notice %q", s.CPU.Max, s.Source, s.Notice)
+			s := ReadSettings(context.Background(), tc.c.Kube)
+			if s.CPU.Max.String() != tc.wantMax || s.Source != tc.wantSource || s.Missing != tc.wantMissing ||
+				!strings.Contains(s.Notice, tc.wantNotice) || (tc.wantNotice == "") != (s.Notice == "") {
+				t.Errorf("got max %s source %s missing %v notice %q", s.CPU.Max, s.Source, s.Missing, s.Notice)
 			}
 		})
+	}
+}
+
+func TestDetectNodePolicy(t *testing.T) {
+	forbidden := testcluster.New(testcluster.Options{Objects: []runtime.Object{testcluster.WebhookConfiguration(false)}})
+	forbidden.Kube.PrependReactor("get", "mutatingadmissionpolicies", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("mutatingadmissionpolicies"), names.NodePolicyName, fmt.Errorf("RBAC says no"))
+	})
+	for _, tc := range []struct {
+		name       string
+		c          *testcluster.Cluster
+		wantMode   string
+		wantNotice string
+	}{
+		{"policy", testcluster.New(testcluster.Options{Objects: []runtime.Object{testcluster.NodePolicy(), testcluster.WebhookConfiguration(false)}}), ModePolicy, ""},
+		{"webhook", testcluster.New(testcluster.Options{Objects: []runtime.Object{testcluster.WebhookConfiguration(true)}}), ModeWebhook, ""},
+		{"both", testcluster.New(testcluster.Options{Objects: []runtime.Object{testcluster.NodePolicy(), testcluster.WebhookConfiguration(true)}}), ModeBoth,
+			"both the MutatingAdmissionPolicy overcommit-nodes and the webhook nodes.overcommit.dev of MutatingWebhookConfiguration overcommit are installed"},
+		{"pod webhook only", testcluster.New(testcluster.Options{Objects: []runtime.Object{testcluster.WebhookConfiguration(false)}}), ModeNone,
+			"no node policy is installed (neither the MutatingAdmissionPolicy overcommit-nodes nor the webhook nodes.overcommit.dev of MutatingWebhookConfiguration overcommit)"},
+		{"nothing", testcluster.New(testcluster.Options{}), ModeNone, "no node policy is installed"},
+		{"forbidden", forbidden, ModeUnknown, "cannot tell which node policy is installed (cannot read the MutatingAdmissionPolicy overcommit-nodes: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := DetectNodePolicy(context.Background(), tc.c.Kube)
+			if got.Mode != tc.wantMode || !strings.Contains(got.Notice, tc.wantNotice) || (tc.wantNotice == "") != (got.Notice == "") {
+				t.Errorf("got %+v, want mode %s notice %q", got, tc.wantMode, tc.wantNotice)
+			}
+		})
+	}
+}
+
+func TestServesMutatingAdmissionPolicy(t *testing.T) {
+	for _, serves := range []bool{true, false} {
+		c := testcluster.New(testcluster.Options{ServesMutatingAdmissionPolicy: serves})
+		if got, err := ServesMutatingAdmissionPolicy(c.Kube); err != nil || got != serves {
+			t.Errorf("serves %v: got %v, %v", serves, got, err)
+		}
+	}
+	// A cluster without admissionregistration.k8s.io/v1 at all.
+	c := testcluster.New(testcluster.Options{})
+	c.Kube.Resources = nil
+	if got, err := ServesMutatingAdmissionPolicy(c.Kube); err != nil || got {
+		t.Errorf("group not served: got %v, %v", got, err)
+	}
+	broken := testcluster.New(testcluster.Options{})
+	broken.Kube.PrependReactor("get", "resource", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewServiceUnavailable("discovery down")
+	})
+	if _, err := ServesMutatingAdmissionPolicy(broken.Kube); err == nil || !strings.Contains(err.Error(), "cannot discover admissionregistration.k8s.io/v1") {
+		t.Errorf("discovery failing: %v", err)
 	}
 }
 

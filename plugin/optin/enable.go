@@ -9,14 +9,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/overcommit-dev/overcommit/plugin/kube"
 	"github.com/overcommit-dev/overcommit/plugin/preview"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // triggerPatch is an empty status write: it changes nothing by itself, but it passes through
-// admission, so the webhook applies the node's policy now instead of at the kubelet's next
-// report (up to 5 minutes away when nothing changes on the node).
+// admission, so the node policy (webhook or MutatingAdmissionPolicy) applies now instead of at the
+// kubelet's next report (up to 5 minutes away when nothing changes on the node).
 var triggerPatch = []byte(`{"status":{}}`)
 
 // EnableConfig is what Enable needs; Plans come from preview.Local for the same Change, one per
@@ -25,6 +26,12 @@ type EnableConfig struct {
 	Change preview.Change
 	DryRun DryRun
 	Plans  []*preview.Plan
+	// Mode is the node-policy mode installed (kube.DetectNodePolicy): when the policy did not
+	// act, it says where to look.
+	Mode string
+	// SettingsMissing says the settings ConfigMap does not exist, so the policy leaves nodes
+	// unchanged whatever the mode.
+	SettingsMissing bool
 }
 
 // Enable opts each planned node in. Outcomes are in the order of Plans.
@@ -55,7 +62,7 @@ func enable(ctx context.Context, c kubernetes.Interface, cfg EnableConfig, p *pr
 	o.Node = stored
 	applied, pending := p.Result.Applied, ""
 	if cfg.DryRun != DryRunClient {
-		got, problem := webhookApplied(stored, p.Result.Applied)
+		got, problem := policyApplied(stored, p.Result.Applied, cfg)
 		if problem != "" {
 			o.Warnings = append(o.Warnings, problem)
 			pending = ", not applied yet"
@@ -104,15 +111,29 @@ func enableServerDryRun(ctx context.Context, c kubernetes.Interface, change prev
 	return stored, nil
 }
 
-// webhookApplied checks that the webhook acted on the status write: its applied record must be
+// policyApplied checks that the node policy acted on the status write: its applied record must be
 // present, describe the stored allocatable, and carry the policy and ratios the preview expected.
-// A webhook that is down is ignored by the apiserver (failurePolicy Ignore), so this check is the
-// only way the user learns that nothing happened.
-func webhookApplied(n *corev1.Node, want policy.Applied) (policy.Applied, string) {
-	hint := "is overcommit-webhook running? see `kubectl get mutatingwebhookconfiguration " + names.WebhookConfigurationName + "`"
+// A webhook that is down is ignored by the apiserver (failurePolicy Ignore), and so is a
+// MutatingAdmissionPolicy that fails or lacks its params, so this check is the only way the user
+// learns that nothing happened. The hint is the mode's: a webhook can be down, a policy cannot.
+func policyApplied(n *corev1.Node, want policy.Applied, cfg EnableConfig) (policy.Applied, string) {
+	who, hint := "the node policy", "is a node policy installed? see `kubectl overcommit install --help`"
+	switch cfg.Mode {
+	case kube.ModeWebhook:
+		who, hint = "the webhook", "is overcommit-webhook running? see `kubectl get mutatingwebhookconfiguration "+names.WebhookConfigurationName+"`"
+	case kube.ModePolicy:
+		who, hint = "the MutatingAdmissionPolicy "+names.NodePolicyName,
+			"see `kubectl get mutatingadmissionpolicy,mutatingadmissionpolicybinding "+names.NodePolicyName+"`"
+	}
+	if cfg.SettingsMissing {
+		hint = "the settings ConfigMap " + names.Namespace + "/" + names.SettingsConfigMap + " does not exist"
+	}
 	s, ok := n.Annotations[names.AppliedAnnotation]
 	if !ok {
-		return policy.Applied{}, fmt.Sprintf("node/%s is opted in, but the webhook did not apply a policy (%s)", n.Name, hint)
+		if cfg.Mode != kube.ModeWebhook && cfg.Mode != kube.ModePolicy {
+			return policy.Applied{}, fmt.Sprintf("node/%s is opted in, but no node policy applied (%s)", n.Name, hint)
+		}
+		return policy.Applied{}, fmt.Sprintf("node/%s is opted in, but %s did not apply a policy (%s)", n.Name, who, hint)
 	}
 	got, err := policy.ParseApplied(s)
 	if err != nil {
@@ -122,13 +143,13 @@ func webhookApplied(n *corev1.Node, want policy.Applied) (policy.Applied, string
 		a, okA := got.Allocatable[name]
 		b, okB := n.Status.Allocatable[name]
 		if okA != okB || (okA && a.Cmp(b) != 0) {
-			return got, fmt.Sprintf("node/%s: the stored %s allocatable %s is not what the webhook last applied (%s); %s",
-				n.Name, name, b.String(), a.String(), hint)
+			return got, fmt.Sprintf("node/%s: the stored %s allocatable %s is not what %s last applied (%s); %s",
+				n.Name, name, b.String(), who, a.String(), hint)
 		}
 	}
 	if got.Policy != want.Policy || got.CPURatio != want.CPURatio || got.MemoryRatio != want.MemoryRatio {
-		return got, fmt.Sprintf("node/%s: the webhook applied %s where the plugin expected %s",
-			n.Name, ratioText(got.Policy, got.CPURatio, got.MemoryRatio), ratioText(want.Policy, want.CPURatio, want.MemoryRatio))
+		return got, fmt.Sprintf("node/%s: %s applied %s where the plugin expected %s",
+			n.Name, who, ratioText(got.Policy, got.CPURatio, got.MemoryRatio), ratioText(want.Policy, want.CPURatio, want.MemoryRatio))
 	}
 	return got, ""
 }

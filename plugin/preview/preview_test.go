@@ -77,7 +77,7 @@ func TestServerItemMatchesLocal(t *testing.T) {
 				t.Fatal(err)
 			}
 			local := p.Item()
-			server, err := serverItem(tc.node, p.Hypothetical, answer, []string{"overcommit: from the webhook"})
+			server, err := serverItem(tc.node, p.Hypothetical, answer, kube.ModeWebhook, []string{"overcommit: from the webhook"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/overcommit-dev/overcommit/plugin/kube"
 	"github.com/overcommit-dev/overcommit/plugin/output"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/nodepatch"
@@ -32,7 +33,10 @@ type Preview struct {
 	Kind       string `json:"kind"`
 	// Source is SourceLocal or SourceServer.
 	Source string `json:"source"`
-	// SettingsSource says where Settings came from: "webhook" or "defaults".
+	// Mode is the node-policy mode installed (see kube.DetectNodePolicy): policy, webhook,
+	// both, none or unknown.
+	Mode string `json:"mode"`
+	// SettingsSource says where Settings came from: "configmap" or "defaults".
 	SettingsSource string          `json:"settingsSource"`
 	Settings       policy.Settings `json:"settings"`
 	Items          []Item          `json:"items"`
@@ -68,8 +72,8 @@ type Resources struct {
 }
 
 // New returns an empty report.
-func New(source, settingsSource string, s policy.Settings) *Preview {
-	return &Preview{APIVersion: output.APIVersion, Kind: Kind, Source: source, SettingsSource: settingsSource, Settings: s, Items: []Item{}}
+func New(source, mode, settingsSource string, s policy.Settings) *Preview {
+	return &Preview{APIVersion: output.APIVersion, Kind: Kind, Source: source, Mode: mode, SettingsSource: settingsSource, Settings: s, Items: []Item{}}
 }
 
 // Item reports the plan.
@@ -103,8 +107,8 @@ func newItem(before *corev1.Node, after corev1.NodeStatus, applied policy.Applie
 }
 
 // serverItem reports the apiserver's answer to a dry-run opt-in of before (hypo is before with
-// the change, as sent).
-func serverItem(before, hypo, answer *corev1.Node, warnings []string) (Item, error) {
+// the change, as sent); mode is the node-policy mode installed.
+func serverItem(before, hypo, answer *corev1.Node, mode string, warnings []string) (Item, error) {
 	res := policy.Result{Allocatable: answer.Status.Allocatable, Capacity: answer.Status.Capacity}
 	var problems []string
 	if s, ok := answer.Annotations[names.AppliedAnnotation]; ok {
@@ -114,8 +118,7 @@ func serverItem(before, hypo, answer *corev1.Node, warnings []string) (Item, err
 		}
 		res.Applied, res.AppliedRecord = a, s
 	} else {
-		problems = append(problems, "the apiserver returned the node without "+names.AppliedAnnotation+
-			": no webhook applied a policy (is overcommit-webhook installed and reachable?)")
+		problems = append(problems, "the apiserver returned the node without "+names.AppliedAnnotation+": "+notApplied(mode))
 	}
 	if s, ok := answer.Annotations[names.RawAnnotation]; ok {
 		r, err := policy.ParseRaw(s)
@@ -138,6 +141,18 @@ func serverItem(before, hypo, answer *corev1.Node, warnings []string) (Item, err
 	}
 	it.Warnings = append(it.Warnings, problems...)
 	return it, nil
+}
+
+// notApplied says, for the mode installed, why no node policy may have acted.
+func notApplied(mode string) string {
+	switch mode {
+	case kube.ModeWebhook:
+		return "no webhook applied a policy (is overcommit-webhook installed and reachable?)"
+	case kube.ModePolicy:
+		return "the MutatingAdmissionPolicy " + names.NodePolicyName + " applied no policy (does the settings ConfigMap " +
+			names.Namespace + "/" + names.SettingsConfigMap + " exist, and the binding " + names.NodePolicyName + "?)"
+	}
+	return "no node policy applied (is one installed? see kubectl overcommit install --help)"
 }
 
 // warningPrefix starts the webhook's admission warnings; the report drops it, so local and

@@ -17,9 +17,11 @@ const FieldManager = "kubectl-overcommit"
 
 // Server asks the apiserver what it would store after the change: a dry-run merge patch of the
 // status subresource that sets the label and annotations. The status subresource stores metadata
-// changes and is what the webhook intercepts, so the answer includes the webhook's patch (it
-// honours dry runs: sideEffects None), computed from its own settings and caches.
-func Server(ctx context.Context, c kubernetes.Interface, n *corev1.Node, change Change) (Item, error) {
+// changes and is what the node policy intercepts, so the answer includes its patch (the webhook
+// honours dry runs: sideEffects None; so does a MutatingAdmissionPolicy), computed from the
+// settings it reads. mode is the node-policy mode installed (kube.DetectNodePolicy), for the hint
+// when no policy acted.
+func Server(ctx context.Context, c kubernetes.Interface, n *corev1.Node, change Change, mode string) (Item, error) {
 	patch, err := change.MergePatch()
 	if err != nil {
 		return Item{}, err
@@ -30,5 +32,5 @@ func Server(ctx context.Context, c kubernetes.Interface, n *corev1.Node, change 
 	if err != nil {
 		return Item{}, fmt.Errorf("dry-run status write of node %q: %w", n.Name, err)
 	}
-	return serverItem(n, change.Apply(n), answer, warnings.List())
+	return serverItem(n, change.Apply(n), answer, mode, warnings.List())
 }

@@ -49,12 +49,16 @@ const NodeUserPrefix = "system:node:"
 // KubeletUser returns the username of the named node's kubelet.
 func KubeletUser(nodeName string) string { return NodeUserPrefix + nodeName }
 
-// WebhookConfigurationName is the MutatingWebhookConfiguration of the install. The webhook
-// publishes its effective policy settings on it (SettingsAnnotation), so the plugin validates and
-// previews with the limits the webhook really applies.
+// WebhookConfigurationName is the MutatingWebhookConfiguration of the install: the pod webhook
+// always, and the node webhook (NodeWebhookName) in webhook mode.
 const WebhookConfigurationName = "overcommit"
 
-// SettingsAnnotation on the MutatingWebhookConfiguration holds the webhook's settings (JSON).
+// NodeWebhookName is the node webhook of WebhookConfigurationName; it is there in webhook mode only.
+const NodeWebhookName = "nodes.overcommit.dev"
+
+// SettingsAnnotation on the MutatingWebhookConfiguration held the webhook's settings (JSON).
+//
+// Deprecated: nothing writes it any more; the settings are the ConfigMap SettingsConfigMap.
 const SettingsAnnotation = Prefix + "settings"
 
 // SettingsConfigMap, in the install's namespace, holds the policy settings (policy.Settings.Data):

@@ -1,7 +1,8 @@
 // Package testcluster builds fake clientsets that behave like the apiserver where the plugin
 // depends on it: node patches honour dry runs, and a status write of an opted-in node is
-// rewritten by the shared policy as the webhook would. Tests of the plugin's commands and
-// libraries use it; agreement with the real webhook is the e2e tests' job.
+// rewritten by the shared policy as the node policy (webhook or MutatingAdmissionPolicy) would,
+// with the settings of the settings ConfigMap in the fake. Tests of the plugin's commands and
+// libraries use it; agreement with the real webhook and policy is the e2e tests' job.
 package testcluster
 
 import (
@@ -30,10 +31,11 @@ import (
 type Cluster struct {
 	Kube    *fake.Clientset
 	Metrics *metricsfake.Clientset
-	// Webhook, when false, makes status writes pass unchanged, as with the webhook down.
-	Webhook bool
-	// Settings are what the simulated webhook applies.
-	Settings policy.Settings
+	// NodePolicy, when false, makes status writes pass unchanged, as with the webhook down. When
+	// true, status writes of opted-in nodes are rewritten by the rules of both modes: with the
+	// settings ConfigMap's settings, the defaults when it is invalid, and not at all when it is
+	// missing. Whether a webhook or a policy object is installed does not matter here.
+	NodePolicy bool
 }
 
 // Options configure New.
@@ -41,16 +43,28 @@ type Options struct {
 	Objects []runtime.Object
 	// NodeMetrics are served by metrics.k8s.io; nil means metrics.k8s.io is not served.
 	NodeMetrics []metricsv1beta1.NodeMetrics
-	// NoWebhook leaves the status writes unchanged.
-	NoWebhook bool
+	// NoNodePolicy leaves the status writes unchanged.
+	NoNodePolicy bool
+	// ServesMutatingAdmissionPolicy makes discovery list admissionregistration.k8s.io/v1
+	// mutatingadmissionpolicies (Kubernetes 1.36 and later).
+	ServesMutatingAdmissionPolicy bool
 }
 
 var nodesResource = corev1.SchemeGroupVersion.WithResource("nodes")
 
 // New returns a fake cluster holding objs.
 func New(o Options) *Cluster {
-	c := &Cluster{Kube: fake.NewClientset(o.Objects...), Metrics: metricsfake.NewSimpleClientset(), Webhook: !o.NoWebhook, Settings: policy.DefaultSettings()}
+	c := &Cluster{Kube: fake.NewClientset(o.Objects...), Metrics: metricsfake.NewSimpleClientset(), NodePolicy: !o.NoNodePolicy}
 	c.Kube.PrependReactor("patch", "nodes", c.patchNode)
+	admission := &metav1.APIResourceList{GroupVersion: "admissionregistration.k8s.io/v1", APIResources: []metav1.APIResource{
+		{Name: "mutatingwebhookconfigurations", Kind: "MutatingWebhookConfiguration"},
+	}}
+	if o.ServesMutatingAdmissionPolicy {
+		admission.APIResources = append(admission.APIResources,
+			metav1.APIResource{Name: "mutatingadmissionpolicies", Kind: "MutatingAdmissionPolicy"},
+			metav1.APIResource{Name: "mutatingadmissionpolicybindings", Kind: "MutatingAdmissionPolicyBinding"})
+	}
+	c.Kube.Resources = append(c.Kube.Resources, admission)
 	if o.NodeMetrics != nil {
 		c.Kube.Resources = append(c.Kube.Resources, &metav1.APIResourceList{
 			GroupVersion: "metrics.k8s.io/v1beta1",
@@ -95,9 +109,11 @@ func (c *Cluster) patchNode(a k8stesting.Action) (bool, runtime.Object, error) {
 		next.Status = cur.Status
 	case "status":
 		next.Spec = cur.Spec
-		if c.Webhook && (policy.OptedIn(cur.Labels) || policy.OptedIn(next.Labels)) {
-			if next, err = Webhook(next, "admin", c.Settings); err != nil {
-				return true, nil, err
+		if c.NodePolicy && (policy.OptedIn(cur.Labels) || policy.OptedIn(next.Labels)) {
+			if s, ok := c.settings(); ok {
+				if next, err = Webhook(next, "admin", s); err != nil {
+					return true, nil, err
+				}
 			}
 		}
 	default:
@@ -142,14 +158,39 @@ func Webhook(n *corev1.Node, writer string, s policy.Settings) (*corev1.Node, er
 	return out, json.Unmarshal(doc, out)
 }
 
-// WebhookConfiguration is the webhook's registration with its published settings.
-func WebhookConfiguration(s policy.Settings) *admissionregistrationv1.MutatingWebhookConfiguration {
-	b, err := json.Marshal(s)
+// settings reads the settings ConfigMap as the node policy does: false when it is missing, the
+// defaults when it is invalid.
+func (c *Cluster) settings() (policy.Settings, bool) {
+	obj, err := c.Kube.Tracker().Get(corev1.SchemeGroupVersion.WithResource("configmaps"), names.Namespace, names.SettingsConfigMap)
 	if err != nil {
-		panic(err)
+		return policy.Settings{}, false
 	}
-	return &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{
-		Name: names.WebhookConfigurationName, Annotations: map[string]string{names.SettingsAnnotation: string(b)}}}
+	s, err := policy.SettingsFromData(obj.(*corev1.ConfigMap).Data)
+	if err != nil {
+		return policy.DefaultSettings(), true
+	}
+	return s, true
+}
+
+// SettingsConfigMap is the settings ConfigMap holding s.
+func SettingsConfigMap(s policy.Settings) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: names.Namespace, Name: names.SettingsConfigMap}, Data: s.Data()}
+}
+
+// WebhookConfiguration is the install's MutatingWebhookConfiguration: with the node webhook
+// (webhook mode) or with the pod webhook only (policy mode).
+func WebhookConfiguration(nodes bool) *admissionregistrationv1.MutatingWebhookConfiguration {
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: names.WebhookConfigurationName},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "pods.overcommit.dev"}}}
+	if nodes {
+		mwc.Webhooks = append([]admissionregistrationv1.MutatingWebhook{{Name: names.NodeWebhookName}}, mwc.Webhooks...)
+	}
+	return mwc
+}
+
+// NodePolicy is the MutatingAdmissionPolicy of policy mode (its name only).
+func NodePolicy() *admissionregistrationv1.MutatingAdmissionPolicy {
+	return &admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: names.NodePolicyName}}
 }
 
 // NodeBuilder builds test nodes fluently: Node("a").CPU("4").Memory("8Gi").Enabled().Build().
