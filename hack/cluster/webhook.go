@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // Names of the webhook's registration; deploy/ uses the same.
@@ -177,6 +178,13 @@ func (c *Cluster) launchWebhook(ctx context.Context) error {
 		}
 	} else if kc, err = c.writeKubeconfig("overcommit-webhook.kubeconfig", "overcommit-webhook", "system:masters"); err != nil {
 		return err
+	}
+	// The webhook leaves nodes unchanged without its settings: make sure they exist (a caller
+	// that wants other settings writes them first).
+	if _, err := c.client.CoreV1().ConfigMaps(names.Namespace).Get(ctx, names.SettingsConfigMap, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if err := EnsureSettings(ctx, c.client, policy.DefaultSettings()); err != nil {
+			return err
+		}
 	}
 	st := &webhookState{binary: binary, port: ports[0], metricsPort: ports[1], probePort: ports[2], certDir: c.path("overcommit-webhook", "certs")}
 	if _, err := c.ca.servingFiles(WebhookServiceName,

@@ -226,9 +226,19 @@ func TestInstallServerDryRun(t *testing.T) {
 	// applies as well.
 	for _, overlay := range deploy.Overlays() {
 		t.Run("kubectl overcommit install --overlay "+overlay, func(t *testing.T) {
-			printed := mustOvercommit(t, "install", "--overlay", overlay)
-			if want := mustKubectl(t, "kustomize", filepath.Join(deployDir, "overlays", overlay)); printed != want {
-				t.Fatalf("kubectl overcommit install differs from kubectl kustomize deploy/overlays/%s", overlay)
+			printed := mustOvercommit(t, "install", "--overlay", overlay, "--mode", deploy.ModeWebhook)
+			// The overlay with the webhook-mode component, as a user's kustomization adds it.
+			dir, err := os.MkdirTemp(deployDir, ".install-test-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../overlays/" + overlay + "\ncomponents:\n- ../modes/" + deploy.ModeWebhook + "\n"
+			if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if want := mustKubectl(t, "kustomize", dir); printed != want {
+				t.Fatalf("kubectl overcommit install --mode webhook differs from kubectl kustomize of deploy/overlays/%s with the webhook component", overlay)
 			}
 			file := filepath.Join(t.TempDir(), "install.yaml")
 			if err := os.WriteFile(file, []byte(printed), 0o600); err != nil {

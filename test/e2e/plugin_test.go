@@ -137,7 +137,7 @@ func TestPluginEnableStoresWhatPreviewShowed(t *testing.T) {
 	waitSettingsPublished(t)
 
 	before := previewOf(t, name, "--cpu-ratio", "2.5", "--memory-ratio", "1.333333")
-	if len(before.Items) != 1 || before.SettingsSource != "webhook" {
+	if len(before.Items) != 1 || before.SettingsSource != "configmap" {
 		t.Fatalf("unexpected preview: %+v", before)
 	}
 	want := before.Items[0]
