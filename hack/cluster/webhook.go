@@ -21,10 +21,10 @@ import (
 
 // Names of the webhook's registration; deploy/ uses the same.
 const (
-	WebhookNamespace     = "overcommit-system"
+	WebhookNamespace     = names.Namespace
 	WebhookServiceName   = "overcommit-webhook"
 	WebhookConfigName    = "overcommit"
-	NodeWebhookName      = "nodes.overcommit.dev"
+	NodeWebhookName      = names.NodeWebhookName
 	PodWebhookName       = "pods.overcommit.dev"
 	NodeWebhookPath      = "/mutate-node"
 	PodWebhookPath       = "/mutate-pod"

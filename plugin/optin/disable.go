@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/overcommit-dev/overcommit/plugin/kube"
-	"github.com/overcommit-dev/overcommit/plugin/output"
 	"github.com/overcommit-dev/overcommit/plugin/preview"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
@@ -115,7 +114,7 @@ type Overbooked struct {
 }
 
 func (o Overbooked) String() string {
-	req, raw := output.Quantity(o.Resource, o.Requested), output.Quantity(o.Resource, o.Raw)
+	req, raw := policy.Quantity(o.Resource, o.Requested), policy.Quantity(o.Resource, o.Raw)
 	return fmt.Sprintf("node/%s: its pods request %s %s, more than its raw allocatable %s",
 		o.Node, req.String(), o.Resource, raw.String())
 }
@@ -144,7 +143,7 @@ func Overbooking(restores []Restore, loads map[string]kube.Load) []Overbooked {
 			if name == corev1.ResourceMemory {
 				requested = l.Requests.Memory
 			}
-			if rv := output.Value(name, raw); requested > rv {
+			if rv := policy.Amount(name, raw); requested > rv {
 				out = append(out, Overbooked{Node: r.Node.Name, Resource: name, Requested: requested, Raw: rv})
 			}
 		}

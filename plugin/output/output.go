@@ -13,8 +13,9 @@ import (
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
+
+	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // APIVersion is the apiVersion of the plugin's reports (JSON/YAML output). Their schemas are
@@ -101,26 +102,9 @@ func Encode(w io.Writer, format string, v any) error {
 	return err
 }
 
-// Quantity is an exact amount of a resource in canonical form: millicores for cpu ("3500m",
-// "4"), bytes in binary units otherwise ("8Gi", "5760Mi").
-func Quantity(name corev1.ResourceName, v int64) resource.Quantity {
-	if name == corev1.ResourceCPU {
-		return *resource.NewMilliQuantity(v, resource.DecimalSI)
-	}
-	return *resource.NewQuantity(v, resource.BinarySI)
-}
-
-// Value is q as an integer: millicores for cpu, bytes otherwise.
-func Value(name corev1.ResourceName, q resource.Quantity) int64 {
-	if name == corev1.ResourceCPU {
-		return q.MilliValue()
-	}
-	return q.Value()
-}
-
 // Signed prints a difference with its sign ("+4", "-500m", "0").
 func Signed(name corev1.ResourceName, v int64) string {
-	q := Quantity(name, v)
+	q := policy.Quantity(name, v)
 	if v > 0 {
 		return "+" + q.String()
 	}

@@ -175,7 +175,7 @@ func delta(before, after corev1.ResourceList) corev1.ResourceList {
 			continue
 		}
 		b := before[name]
-		out[name] = output.Quantity(name, output.Value(name, a)-output.Value(name, b))
+		out[name] = policy.Quantity(name, policy.Amount(name, a)-policy.Amount(name, b))
 	}
 	return out
 }
@@ -209,7 +209,7 @@ func signedCell(l corev1.ResourceList, name corev1.ResourceName) string {
 	if !ok {
 		return output.None
 	}
-	return output.Signed(name, output.Value(name, q))
+	return output.Signed(name, policy.Amount(name, q))
 }
 
 // ErrPatchNeedsOneNode is returned by WritePatch for a report of several nodes: a bare JSON

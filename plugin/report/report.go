@@ -125,14 +125,14 @@ func Build(in Input) *SavingsReport {
 			s := sums{alloc: value(n.Status.Allocatable, name)}
 			s.raw = s.alloc
 			if q, ok := raw[name]; ok {
-				s.raw = output.Value(name, q)
+				s.raw = policy.Amount(name, q)
 			}
 			s.requests = load.Requests.MilliCPU
 			if name == corev1.ResourceMemory {
 				s.requests = load.Requests.Memory
 			}
 			if q, ok := usage[name]; ok {
-				s.usage, s.hasUsage = output.Value(name, q), true
+				s.usage, s.hasUsage = policy.Amount(name, q), true
 			}
 			s.extra = s.alloc - s.raw
 			a := s.amounts(name)
@@ -170,13 +170,13 @@ func Build(in Input) *SavingsReport {
 
 func (s sums) amounts(name corev1.ResourceName) Amounts {
 	a := Amounts{
-		Raw:         output.Quantity(name, s.raw),
-		Allocatable: output.Quantity(name, s.alloc),
-		Requests:    output.Quantity(name, s.requests),
-		Extra:       output.Quantity(name, s.extra),
+		Raw:         policy.Quantity(name, s.raw),
+		Allocatable: policy.Quantity(name, s.alloc),
+		Requests:    policy.Quantity(name, s.requests),
+		Extra:       policy.Quantity(name, s.extra),
 	}
 	if s.hasUsage {
-		u := output.Quantity(name, s.usage)
+		u := policy.Quantity(name, s.usage)
 		a.Usage = &u
 	}
 	return a
@@ -197,7 +197,7 @@ func value(l corev1.ResourceList, name corev1.ResourceName) int64 {
 	if !ok {
 		return 0
 	}
-	return output.Value(name, q)
+	return policy.Amount(name, q)
 }
 
 func rawRecord(n *corev1.Node) (corev1.ResourceList, bool) {

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/overcommit-dev/overcommit/plugin/output"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // unknown is kubectl top's word for a missing sample.
@@ -62,5 +63,5 @@ func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a Amounts)
 }
 
 func signed(name corev1.ResourceName, q resource.Quantity) string {
-	return output.Signed(name, output.Value(name, q))
+	return output.Signed(name, policy.Amount(name, q))
 }

@@ -56,11 +56,6 @@ const WebhookConfigurationName = "overcommit"
 // NodeWebhookName is the node webhook of WebhookConfigurationName; it is there in webhook mode only.
 const NodeWebhookName = "nodes.overcommit.dev"
 
-// SettingsAnnotation on the MutatingWebhookConfiguration held the webhook's settings (JSON).
-//
-// Deprecated: nothing writes it any more; the settings are the ConfigMap SettingsConfigMap.
-const SettingsAnnotation = Prefix + "settings"
-
 // SettingsConfigMap, in the install's namespace, holds the policy settings (policy.Settings.Data):
 // the webhook, `kubectl overcommit` and the MutatingAdmissionPolicy (as its params) read it.
 const SettingsConfigMap = "overcommit-settings"

@@ -44,8 +44,9 @@ func amount(name corev1.ResourceName, q resource.Quantity) (int64, error) {
 	return v, nil
 }
 
-// quantity is the inverse of amount, in the format the kubelet uses for the resource.
-func quantity(name corev1.ResourceName, v int64) resource.Quantity {
+// Quantity is the inverse of Amount, in the format the kubelet uses for the resource: millicores
+// for cpu ("3500m", "4"), bytes in binary units otherwise ("8Gi", "5760Mi").
+func Quantity(name corev1.ResourceName, v int64) resource.Quantity {
 	if name == corev1.ResourceCPU {
 		return *resource.NewMilliQuantity(v, resource.DecimalSI)
 	}

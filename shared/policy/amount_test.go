@@ -79,7 +79,7 @@ func TestParseRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, _ := MarshalAnnotation(snap)
+	back := rawRecordOf(snap)
 	if back != raw {
 		t.Errorf("round trip: %s, want %s", back, raw)
 	}
@@ -97,7 +97,7 @@ func TestParseRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back, _ := MarshalAnnotation(a); back != applied {
+	if back := appliedRecordOf(a, nil, nil); back != applied {
 		t.Errorf("round trip: %s, want %s", back, applied)
 	}
 	for _, bad := range []string{`[]`, `{"policy":"static"}`, `{"allocatable":{"cpu":"1"},"x":{"allocatable":{"cpu":"2"}}}`} {

@@ -155,10 +155,10 @@ func Compute(in Input, s Settings) Result {
 		if pol == names.PolicyUsage {
 			next = res.usageTarget(name, raw, next, usage, s.UsageMargin)
 		}
-		res.Allocatable[name] = quantity(name, next)
+		res.Allocatable[name] = Quantity(name, next)
 		computed[name] = spell(name, next)
 		if hasCap {
-			res.Capacity[name] = quantity(name, rawCap+(next-raw))
+			res.Capacity[name] = Quantity(name, rawCap+(next-raw))
 			computedCap[name] = spell(name, rawCap+(next-raw))
 		}
 	}

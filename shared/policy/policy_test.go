@@ -303,16 +303,8 @@ func storedNode(t testing.TB, in Node, res Result) Node {
 	t.Helper()
 	out := cloneNode(in)
 	out.Allocatable, out.Capacity = overlay(res.Allocatable, nil), overlay(res.Capacity, nil)
-	raw, err := MarshalAnnotation(res.Raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	applied, err := MarshalAnnotation(res.Applied)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out.Annotations[names.RawAnnotation] = raw
-	out.Annotations[names.AppliedAnnotation] = applied
+	out.Annotations[names.RawAnnotation] = res.RawRecord
+	out.Annotations[names.AppliedAnnotation] = res.AppliedRecord
 	return out
 }
 
@@ -349,11 +341,8 @@ func TestSettingsValidate(t *testing.T) {
 
 func TestAppliedAnnotationFormat(t *testing.T) {
 	res := Compute(Input{Node: node(map[string]string{names.CPURatioAnnotation: "2"}), Now: now}, DefaultSettings())
-	got, err := MarshalAnnotation(res.Applied)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"policy":"static","cpuRatio":"2","memoryRatio":"1","allocatable":{"cpu":"7800m","memory":"15Gi"},"capacity":{"cpu":"7900m","memory":"16Gi"}}`
+	got := res.AppliedRecord
+	want := `{"policy":"static","cpuRatio":"2","memoryRatio":"1","allocatable":{"cpu":"7800m","memory":"16106127360"},"capacity":{"cpu":"7900m","memory":"17179869184"}}`
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("applied annotation (-want +got):\n%s", diff)
 	}
@@ -402,27 +391,27 @@ func TestValidateRatio(t *testing.T) {
 	}
 }
 
-// TestMarshalAnnotationMatchesEncodingJSON: the annotations are written by hand for speed, and
-// must stay byte for byte what encoding/json writes (the webhook compares stored values).
-func TestMarshalAnnotationMatchesEncodingJSON(t *testing.T) {
-	cpu, mem := resource.MustParse("3500m"), resource.MustParse("16Gi")
-	for name, v := range map[string]any{
-		"snapshot":           Snapshot{Allocatable: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}},
-		"snapshot, capacity": Snapshot{Allocatable: corev1.ResourceList{corev1.ResourceCPU: cpu}, Capacity: corev1.ResourceList{corev1.ResourceMemory: mem}},
-		"snapshot, empty":    Snapshot{},
-		"applied": Applied{Policy: "usage", CPURatio: "1.5", MemoryRatio: `odd "<ratio>"`,
-			Snapshot: Snapshot{Allocatable: corev1.ResourceList{corev1.ResourceCPU: cpu}, Capacity: corev1.ResourceList{}}},
+// TestRecordsAreJSON: the records are written by hand in the one layout CEL can also write, and
+// stay JSON that encoding/json reads back to the same values.
+func TestRecordsAreJSON(t *testing.T) {
+	res := Compute(Input{Node: node(map[string]string{names.CPURatioAnnotation: "1.5", names.MemoryRatioAnnotation: "1.25"}), Now: now}, DefaultSettings())
+	var raw Snapshot
+	if err := json.Unmarshal([]byte(res.RawRecord), &raw); err != nil {
+		t.Fatalf("raw record %s: %v", res.RawRecord, err)
+	}
+	var applied Applied
+	if err := json.Unmarshal([]byte(res.AppliedRecord), &applied); err != nil {
+		t.Fatalf("applied record %s: %v", res.AppliedRecord, err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want corev1.ResourceList
+	}{
+		{"raw allocatable", raw.Allocatable, res.Raw.Allocatable}, {"raw capacity", raw.Capacity, res.Raw.Capacity},
+		{"applied allocatable", applied.Allocatable, res.Applied.Allocatable}, {"applied capacity", applied.Capacity, res.Applied.Capacity},
 	} {
-		want, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := MarshalAnnotation(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(string(want), got); diff != "" {
-			t.Errorf("%s (-encoding/json +MarshalAnnotation):\n%s", name, diff)
+		if !sameResources(c.got, c.want) || len(c.got) != len(c.want) {
+			t.Errorf("%s: JSON reads %v, want %v", c.name, c.got, c.want)
 		}
 	}
 }

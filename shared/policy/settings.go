@@ -59,7 +59,7 @@ func (s Settings) Validate() error {
 	return nil
 }
 
-// settingsJSON is the published form of Settings (names.SettingsAnnotation).
+// settingsJSON is the JSON form of Settings, as reports print it.
 type settingsJSON struct {
 	CPU           limitsJSON `json:"cpu"`
 	Memory        limitsJSON `json:"memory"`
