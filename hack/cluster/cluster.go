@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // Options configures Start.
@@ -40,6 +42,9 @@ type Options struct {
 	Log io.Writer
 	// Webhook runs the overcommit webhook and registers it; nil leaves it out.
 	Webhook *WebhookOptions
+	// NodePolicy selects policy mode: the node policy is the MutatingAdmissionPolicy (installed
+	// with the default settings) and the webhook, if any, is registered for pods only.
+	NodePolicy bool
 	// MetricsServer runs metrics-server and registers v1beta1.metrics.k8s.io.
 	MetricsServer bool
 	// Kwok runs kwok for nodes annotated kwok.x-k8s.io/node=fake (see KwokNode).
@@ -189,6 +194,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 				return err
 			}
 			return c.InstallWebhookConfiguration(ctx)
+		})
+	}
+	if o.NodePolicy {
+		waits = append(waits, func(ctx context.Context) error {
+			return c.InstallNodePolicy(ctx, policy.DefaultSettings())
 		})
 	}
 	if err := waitAll(ctx, waits); err != nil {

@@ -39,6 +39,8 @@ type WebhookConfig struct {
 	CABundle []byte
 	// Pods also registers pods.overcommit.dev (sidecar injection).
 	Pods bool
+	// NoNodes leaves nodes.overcommit.dev out: in policy mode the apiserver runs the node policy.
+	NoNodes bool
 }
 
 // WebhookConfiguration returns the MutatingWebhookConfiguration for the overcommit webhook.
@@ -86,6 +88,9 @@ func WebhookConfiguration(cfg WebhookConfig) *admissionregistrationv1.MutatingWe
 			SideEffects:             &none,
 			AdmissionReviewVersions: []string{"v1"},
 		}},
+	}
+	if cfg.NoNodes {
+		mwc.Webhooks = nil
 	}
 	if cfg.Pods {
 		ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
@@ -239,8 +244,13 @@ func (c *Cluster) InstallWebhookConfiguration(ctx context.Context) error {
 		return errors.New("the webhook is not part of this cluster (Options.Webhook)")
 	}
 	begin := time.Now()
-	if err := InstallWebhook(ctx, c.client, WebhookConfig{Port: int32(c.webhook.port), CABundle: c.ca.CertPEM, Pods: c.opts.Webhook.Pods}); err != nil {
+	cfg := WebhookConfig{Port: int32(c.webhook.port), CABundle: c.ca.CertPEM, Pods: c.opts.Webhook.Pods, NoNodes: c.opts.NodePolicy}
+	if err := InstallWebhook(ctx, c.client, cfg); err != nil {
 		return err
+	}
+	if cfg.NoNodes {
+		c.logf("MutatingWebhookConfiguration %s installed, pods only (%s)", WebhookConfigName, since(begin))
+		return nil
 	}
 	if err := c.waitWebhookCalled(ctx); err != nil {
 		return err

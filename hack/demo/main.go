@@ -100,13 +100,16 @@ func run(ctx context.Context, binDir string, keep bool) (err error) {
 		}
 	}
 
-	step("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server, overcommit-webhook)")
+	step("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server, overcommit-webhook) in policy mode:\n" +
+		"    the node policy runs inside kube-apiserver as the MutatingAdmissionPolicy overcommit-nodes;\n" +
+		"    overcommit-webhook injects sidecars")
 	c, err := cluster.Start(ctx, cluster.Options{
 		BinDir:        bin,
 		Log:           os.Stdout,
 		Kwok:          true,
 		MetricsServer: true,
 		Webhook:       &cluster.WebhookOptions{Pods: true},
+		NodePolicy:    true,
 	})
 	if err != nil {
 		return err
@@ -249,13 +252,13 @@ func (d *demo) fillUp(ctx context.Context) error {
 }
 
 func (d *demo) optIn(ctx context.Context, node string) error {
-	step(fmt.Sprintf("What the webhook would store for %s with a CPU ratio of %s", node, cpuRatio))
+	step(fmt.Sprintf("What the apiserver would store for %s with a CPU ratio of %s", node, cpuRatio))
 	if err := d.sh(ctx, "overcommit", "preview", node, "--cpu-ratio", cpuRatio); err != nil {
 		return err
 	}
 	step(fmt.Sprintf("Opting %s in", node))
-	// enable labels and annotates the node, then sends an empty status write so the webhook
-	// applies the policy now rather than at the next kubelet report.
+	// enable labels and annotates the node, then sends an empty status write so the policy
+	// applies now rather than at the next kubelet report.
 	d.patchedAt = time.Now()
 	if err := d.sh(ctx, "overcommit", "enable", node, "--cpu-ratio", cpuRatio); err != nil {
 		return err

@@ -51,6 +51,7 @@ type options struct {
 	keep      bool
 	pprof     bool
 	heapProf  string
+	mode      string
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&o.lock, "lock", "", "file to hold an exclusive flock on while measuring (released before -keep waits)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the cluster running after measuring, until interrupted")
 	flag.BoolVar(&o.pprof, "webhook-pprof", false, "run the webhook with --pprof (profiles on its metrics address)")
+	flag.StringVar(&o.mode, "mode", deploy.ModeWebhook, "node-policy mode: webhook, or policy (the MutatingAdmissionPolicy)")
 	flag.StringVar(&o.heapProf, "heap-profile", "", "write the webhook's heap profile here after the memory figure (implies -webhook-pprof)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -96,8 +98,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "webhook environment from deploy/base: %s\n", strings.Join(env, " "))
+	if o.mode != deploy.ModeWebhook && o.mode != deploy.ModePolicy {
+		return fmt.Errorf("-mode %q: want %s or %s", o.mode, deploy.ModeWebhook, deploy.ModePolicy)
+	}
 	c, err := cluster.Start(ctx, cluster.Options{BinDir: bin, Log: os.Stderr,
-		Webhook: &cluster.WebhookOptions{Args: webhookArgs, Env: env}})
+		Webhook: &cluster.WebhookOptions{Args: webhookArgs, Env: env}, NodePolicy: o.mode == deploy.ModePolicy})
 	if err != nil {
 		return err
 	}
@@ -186,55 +191,80 @@ func lock(path string) (func(), error) {
 	return func() { once.Do(func() { f.Close() }) }, nil
 }
 
-// apiserverLatency prints the apiserver's own view of the webhook's latency: its
-// apiserver_admission_webhook_admission_duration_seconds histogram for our webhooks, whose
-// lowest bucket is 5 ms.
+// apiserverLatency prints the apiserver's own view of the node policy's latency, in whichever
+// mode runs: the apiserver_admission_webhook_admission_duration_seconds histogram of our webhooks
+// (lowest bucket 5 ms), and the apiserver_mutating_admission_policy_check_duration_seconds
+// histogram of the MutatingAdmissionPolicy.
 func apiserverLatency(ctx context.Context, c *cluster.Cluster) error {
 	raw, err := c.Client().CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		return fmt.Errorf("reading apiserver metrics: %w", err)
 	}
+	printHistograms(string(raw), "apiserver_admission_webhook_admission_duration_seconds",
+		"the apiserver's view, including TLS and the network hop", func(l string) (string, bool) {
+			name := between(l, `name="`, `"`)
+			if !strings.HasSuffix(name, ".overcommit.dev") || !strings.Contains(l, `rejected="false"`) {
+				return "", false
+			}
+			return name + " " + between(l, `operation="`, `"`), true
+		})
+	printHistograms(string(raw), "apiserver_mutating_admission_policy_check_duration_seconds",
+		"CEL evaluated inside the apiserver", func(l string) (string, bool) {
+			if between(l, `policy="`, `"`) != names.NodePolicyName {
+				return "", false
+			}
+			return names.NodePolicyName + " " + between(l, `error_type="`, `"`), true
+		})
+	return nil
+}
+
+// printHistograms summarises the buckets of one histogram family, one line per key that key
+// returns for a bucket line (false skips the line).
+func printHistograms(metrics, family, what string, key func(line string) (string, bool)) {
 	type hist struct {
 		buckets []string
 		counts  []float64
 	}
 	hs := map[string]*hist{}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if !strings.HasPrefix(l, "apiserver_admission_webhook_admission_duration_seconds_bucket{") || !strings.Contains(l, `name="`) {
+	var keys []string
+	for _, l := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(l, family+"_bucket{") {
 			continue
 		}
-		name := between(l, `name="`, `"`)
-		if !strings.HasSuffix(name, ".overcommit.dev") || !strings.Contains(l, `rejected="false"`) {
+		k, ok := key(l)
+		if !ok {
 			continue
 		}
-		key := name + " " + between(l, `operation="`, `"`)
-		h := hs[key]
+		h := hs[k]
 		if h == nil {
 			h = &hist{}
-			hs[key] = h
+			hs[k] = h
+			keys = append(keys, k)
 		}
 		var v float64
 		fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%g", &v)
 		h.buckets = append(h.buckets, between(l, `le="`, `"`))
 		h.counts = append(h.counts, v)
 	}
-	fmt.Println("apiserver_admission_webhook_admission_duration_seconds (the apiserver's view, including TLS and the network hop):")
-	for key, h := range hs {
+	if len(keys) == 0 {
+		return
+	}
+	fmt.Printf("%s (%s):\n", family, what)
+	sort.Strings(keys)
+	for _, k := range keys {
+		h := hs[k]
 		total := h.counts[len(h.counts)-1]
-		p99 := "+Inf"
-		for i, c := range h.counts {
-			if c >= 0.99*total {
+		p50, p99 := "+Inf", "+Inf"
+		for i := len(h.counts) - 1; i >= 0; i-- {
+			if h.counts[i] >= 0.99*total {
 				p99 = h.buckets[i]
-				break
+			}
+			if h.counts[i] >= 0.5*total {
+				p50 = h.buckets[i]
 			}
 		}
-		first := 0.0
-		if total > 0 {
-			first = 100 * h.counts[0] / total
-		}
-		fmt.Printf("  %-32s %6.0f calls, %.1f%% within %ss, p99 bucket le=%s\n", key, total, first, h.buckets[0], p99)
+		fmt.Printf("  %-40s %6.0f calls, p50 bucket le=%s, p99 bucket le=%s\n", k, total, p50, p99)
 	}
-	return nil
 }
 
 func between(s, start, end string) string {
