@@ -119,7 +119,7 @@ func TestRenderNamespacesAndOrder(t *testing.T) {
 			kinds[i] = o.GetObjectKind().GroupVersionKind().Kind
 			switch kinds[i] {
 			case "Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration",
-				"MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
+				"MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 			default:
 				if u.GetNamespace() != cluster.WebhookNamespace {
 					t.Errorf("%s %s in namespace %q, want %s", kinds[i], u.GetName(), u.GetNamespace(), cluster.WebhookNamespace)

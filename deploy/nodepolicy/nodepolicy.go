@@ -163,3 +163,55 @@ func mulFloor(a, r string) string {
 func ratioString(r string) string {
 	return fmt.Sprintf(`string(%[1]s / %[2]s) + (%[1]s %% %[2]s == 0 ? '' : '.' + string(%[2]s + %[1]s %% %[2]s).substring(1).find('^[0-9]*[1-9]'))`, r, million)
 }
+
+// SettingsValidation returns the ValidatingAdmissionPolicy that refuses an edit leaving the
+// settings ConfigMap incomplete or invalid, with the checks of policy.SettingsFromData: readers
+// would otherwise fall back to the defaults, which is rarely what the person editing meant.
+func SettingsValidation() *admissionregistrationv1.ValidatingAdmissionPolicy {
+	fail := admissionregistrationv1.Fail
+	var vars []admissionregistrationv1.Variable
+	for _, v := range settingsVariables(`has(object.data) ? object.data : {}`) {
+		vars = append(vars, admissionregistrationv1.Variable{Name: v.name, Expression: v.expr})
+	}
+	return &admissionregistrationv1.ValidatingAdmissionPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: settingsValidationName, Labels: map[string]string{"app.kubernetes.io/name": "overcommit-settings"}},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
+				}}},
+			},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{
+				Name: "the-settings-configmap",
+				Expression: fmt.Sprintf(`object.metadata.namespace == %q && object.metadata.name == %q`,
+					names.Namespace, names.SettingsConfigMap),
+			}},
+			Variables: vars,
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: v("settingsValid"),
+				Message: fmt.Sprintf("%s/%s needs every key (%s, %s, %s, %s, %s, %s): ratios as plain decimals such as 1.5, "+
+					"each maximum from 1 to %s, each default from 1 to its maximum, %s whole seconds from 1 to 99999",
+					names.Namespace, names.SettingsConfigMap, policy.KeyDefaultCPURatio, policy.KeyMaxCPURatio,
+					policy.KeyDefaultMemoryRatio, policy.KeyMaxMemoryRatio, policy.KeyUsageMargin, policy.KeyMetricsMaxAgeSeconds,
+					policy.MaxRatio, policy.KeyMetricsMaxAgeSeconds),
+			}},
+			FailurePolicy: &fail,
+		},
+	}
+}
+
+// SettingsValidationBinding denies what SettingsValidation refuses.
+func SettingsValidationBinding() *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
+	return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicyBinding"},
+		ObjectMeta: metav1.ObjectMeta{Name: settingsValidationName, Labels: map[string]string{"app.kubernetes.io/name": "overcommit-settings"}},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        settingsValidationName,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+}
+
+const settingsValidationName = "overcommit-settings"

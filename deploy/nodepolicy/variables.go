@@ -12,17 +12,15 @@ import (
 
 var cpu, memory = corev1.ResourceCPU, corev1.ResourceMemory
 
-// variables mirrors policy.Compute step by step; each name says which part.
-func variables() []variable {
-	d := policy.DefaultSettings()
+// settingsVariables read the settings ConfigMap's data (dataExpr) as policy.SettingsFromData
+// does; settingsValid says whether all of it is valid and consistent.
+func settingsVariables(dataExpr string) []variable {
 	i := func(r policy.Ratio) string { return strconv.FormatInt(int64(r), 10) }
 	var vs []variable
 	add := func(name, format string, args ...any) {
 		vs = append(vs, variable{name, fmt.Sprintf(format, args...)})
 	}
-
-	// Settings (policy.SettingsFromData): all keys valid and consistent, or the defaults.
-	add("data", `params != null && has(params.data) ? params.data : {}`)
+	add("data", "%s", dataExpr)
 	for _, s := range []struct{ name, key string }{
 		{"setCPUDefault", policy.KeyDefaultCPURatio}, {"setCPUMax", policy.KeyMaxCPURatio},
 		{"setMemoryDefault", policy.KeyDefaultMemoryRatio}, {"setMemoryMax", policy.KeyMaxMemoryRatio},
@@ -36,6 +34,20 @@ func variables() []variable {
 		policy.KeyMetricsMaxAgeSeconds, v("data"), lit(policy.MetricsMaxAgePattern),
 		v("setCPUMax"), v("setCPUDefault"), v("setMemoryMax"), v("setMemoryDefault"), v("setMargin"),
 		i(policy.One), i(policy.MaxRatio))
+	return vs
+}
+
+// variables mirrors policy.Compute step by step; each name says which part.
+func variables() []variable {
+	d := policy.DefaultSettings()
+	i := func(r policy.Ratio) string { return strconv.FormatInt(int64(r), 10) }
+	var vs []variable
+	add := func(name, format string, args ...any) {
+		vs = append(vs, variable{name, fmt.Sprintf(format, args...)})
+	}
+
+	// Settings (policy.SettingsFromData): all keys valid and consistent, or the defaults.
+	vs = append(vs, settingsVariables(`params != null && has(params.data) ? params.data : {}`)...)
 	add("cpuMax", `%s ? %s : %s`, v("settingsValid"), v("setCPUMax"), i(d.CPU.Max))
 	add("cpuDefault", `%s ? %s : %s`, v("settingsValid"), v("setCPUDefault"), i(d.CPU.Default))
 	add("memoryMax", `%s ? %s : %s`, v("settingsValid"), v("setMemoryMax"), i(d.Memory.Max))
