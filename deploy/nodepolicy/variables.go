@@ -3,6 +3,7 @@ package nodepolicy
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -52,6 +53,10 @@ func variables() []variable {
 	add("cpuDefault", `%s ? %s : %s`, v("settingsValid"), v("setCPUDefault"), i(d.CPU.Default))
 	add("memoryMax", `%s ? %s : %s`, v("settingsValid"), v("setMemoryMax"), i(d.Memory.Max))
 	add("memoryDefault", `%s ? %s : %s`, v("settingsValid"), v("setMemoryDefault"), i(d.Memory.Default))
+	add("maxAgeSeconds", `%s ? int(%s[%q]) : %d`, v("settingsValid"), v("data"), policy.KeyMetricsMaxAgeSeconds, int64(d.MaxMetricsAge/time.Second))
+	// The usage targets' confirmation is read whether or not the rest is valid (WithConfirmation).
+	add("confirmedAt", `%[1]q in %[2]s && %[2]s[%[1]q].matches(%[3]s) ? int(%[2]s[%[1]q]) : -1`,
+		policy.KeyUsageTargetsConfirmedAt, v("data"), lit(policy.ConfirmedAtPattern))
 
 	// The node as written, and as stored before this write.
 	add("ann", `has(object.metadata.annotations) ? object.metadata.annotations : {}`)
@@ -62,6 +67,18 @@ func variables() []variable {
 		add(l+"CPU", "%s", entry(v(l), cpu))
 		add(l+"Memory", "%s", entry(v(l), memory))
 	}
+
+	// The node's clock (policy.Heartbeat): its newest condition heartbeat, in Unix seconds.
+	add("beats", `has(object.status) && has(object.status.conditions) ? object.status.conditions.filter(c, has(c.lastHeartbeatTime) && c.lastHeartbeatTime != null).map(c, int(timestamp(c.lastHeartbeatTime))) : []`)
+	add("clock", `size(%[1]s) > 0 ? %[1]s.max() : -1`, v("beats"))
+
+	// The published usage target (Result.publishedTarget): trusted while confirmed fresh by the
+	// node's clock.
+	add("targetText", `%s ? %s : ''`, hasAnn(names.UsageTargetAnnotation), ann(names.UsageTargetAnnotation))
+	add("targetUsable", `%[1]s.matches(%[2]s) && %[3]s >= 0 && %[4]s >= 0 && %[4]s - %[3]s <= %[5]s`,
+		v("targetText"), lit(policy.UsageTargetPattern), v("confirmedAt"), v("clock"), v("maxAgeSeconds"))
+	add("reclaimCPU", `%[1]s ? int(%[2]s.find('^cpu=-?[0-9]+').substring(4)) : 0`, v("targetUsable"), v("targetText"))
+	add("reclaimMemory", `%[1]s ? int(%[2]s.find('memory=-?[0-9]+$').substring(7)) : 0`, v("targetUsable"), v("targetText"))
 
 	// Policy and ratios (policy.Compute, Result.ratio).
 	add("policy", `%s && %s == %q ? %q : %q`, hasAnn(names.PolicyAnnotation), ann(names.PolicyAnnotation),
@@ -104,9 +121,9 @@ func variables() []variable {
 		}
 	}
 
-	// Per resource: the amounts, whether they can be changed exactly, and the new values. The
-	// usage policy's targets are not published to the apiserver yet: in this mode it keeps raw,
-	// as policy.Compute does without usage data.
+	// Per resource: the amounts, whether they can be changed exactly, and the new values: the
+	// ratio's ceiling, or for the usage policy raw + reclaim clamped to [raw, ceiling]
+	// (policy.usageTarget); raw when the target is not usable.
 	for _, r := range []struct {
 		suffix string
 		name   corev1.ResourceName
@@ -117,7 +134,10 @@ func variables() []variable {
 		add(a, `%s == '' ? -1 : %s`, v("baseAlloc"+r.suffix), amountOf(r.name, v("baseAlloc"+r.suffix)))
 		add(c, `%s == '' ? -2 : %s`, v("baseCap"+r.suffix), amountOf(r.name, v("baseCap"+r.suffix)))
 		add("ok"+r.suffix, `%s >= 0 && %s != -1`, v(a), v(c))
-		add("next"+r.suffix, `!%s ? 0 : %s == %q ? %s : %s`, v("ok"+r.suffix), v("policy"), names.PolicyUsage, v(a), mulFloor(v(a), v(r.ratio)))
+		add("ceil"+r.suffix, `!%s ? 0 : %s`, v("ok"+r.suffix), mulFloor(v(a), v(r.ratio)))
+		add("want"+r.suffix, `!%s ? 0 : %s + %s`, v("ok"+r.suffix), v(a), v("reclaim"+r.suffix))
+		add("next"+r.suffix, `!%[1]s ? 0 : %[2]s != %[3]q ? %[4]s : !%[5]s || %[6]s <= %[7]s ? %[7]s : %[6]s >= %[4]s ? %[4]s : %[6]s`,
+			v("ok"+r.suffix), v("policy"), names.PolicyUsage, v("ceil"+r.suffix), v("targetUsable"), v("want"+r.suffix), v(a))
 		add("outAlloc"+r.suffix, `%s ? string(%s) + '%s' : %s`, v("ok"+r.suffix), v("next"+r.suffix), r.unit, v("inAlloc"+r.suffix))
 		add("capMoves"+r.suffix, `%s && %s >= 0`, v("ok"+r.suffix), v(c))
 		add("outCap"+r.suffix, `%s ? string(%s + %s - %s) + '%s' : %s`, v("capMoves"+r.suffix), v(c), v("next"+r.suffix), v(a), r.unit, v("inCap"+r.suffix))

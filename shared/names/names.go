@@ -23,6 +23,9 @@ const (
 	RawAnnotation = Prefix + "raw"
 	// AppliedAnnotation is written by the webhook: what it last set (JSON).
 	AppliedAnnotation = Prefix + "applied"
+	// UsageTargetAnnotation is written by the webhook in policy mode: what the usage policy may
+	// reclaim on the node ("cpu=<millicores>m,memory=<bytes>"), read by the in-apiserver policy.
+	UsageTargetAnnotation = Prefix + "usage-target"
 
 	// SidecarInjectionLabel on a Namespace opts its pods in to sidecar injection.
 	SidecarInjectionLabel = Prefix + "sidecar-injection"

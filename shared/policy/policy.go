@@ -19,6 +19,15 @@ type Node struct {
 	Annotations map[string]string
 	Allocatable corev1.ResourceList
 	Capacity    corev1.ResourceList
+	// Heartbeat is the newest lastHeartbeatTime of the node's conditions as written (see
+	// Heartbeat): the clock a published usage target's age is judged by.
+	Heartbeat time.Time
+}
+
+// NodeFrom is what the policy reads of n.
+func NodeFrom(n *corev1.Node) Node {
+	return Node{Name: n.Name, Labels: n.Labels, Annotations: n.Annotations,
+		Allocatable: n.Status.Allocatable, Capacity: n.Status.Capacity, Heartbeat: Heartbeat(n.Status.Conditions)}
 }
 
 // UsageSample is the input of the usage policy for one node.
@@ -40,7 +49,8 @@ type Input struct {
 	// OldAllocatable is then the allocatable stored before it.
 	Update         bool
 	OldAllocatable corev1.ResourceList
-	// Usage is nil when the caches that provide it are not ready; the usage policy then falls back.
+	// Usage is the live sample (webhook mode). When nil, the usage policy reads the node's
+	// published target (names.UsageTargetAnnotation), as policy mode does, or falls back.
 	Usage *UsageSample
 	// UsageUnavailable says why Usage is nil, for the warning ("pod cache not synced").
 	UsageUnavailable string
@@ -126,9 +136,9 @@ func Compute(in Input, s Settings) Result {
 	res.Applied = Applied{Policy: pol, CPURatio: cpuRatio.String(), MemoryRatio: memRatio.String(),
 		Snapshot: Snapshot{Allocatable: corev1.ResourceList{}, Capacity: corev1.ResourceList{}}}
 
-	var usage *UsageSample
+	var target UsageTarget
 	if pol == names.PolicyUsage {
-		usage = res.freshUsage(in, s)
+		target = res.usage(in, s)
 	}
 	computed := map[corev1.ResourceName]string{}
 	computedCap := map[corev1.ResourceName]string{}
@@ -153,7 +163,7 @@ func Compute(in Input, s Settings) Result {
 		}
 		next := mulFloor(raw, r)
 		if pol == names.PolicyUsage {
-			next = res.usageTarget(name, raw, next, usage, s.UsageMargin)
+			next = usageTarget(name, raw, next, target)
 		}
 		res.Allocatable[name] = Quantity(name, next)
 		computed[name] = spell(name, next)
@@ -250,17 +260,14 @@ func (res *Result) base(in Input) (Snapshot, string, bool) {
 	return raw, rawJSON, true
 }
 
-// freshUsage returns the usage sample when it can be trusted, else records a fallback.
-func (res *Result) freshUsage(in Input, s Settings) *UsageSample {
-	switch {
-	case in.Usage == nil:
-		why := in.UsageUnavailable
-		if why == "" {
-			why = "no usage data"
-		}
-		res.fallback("usage policy: %s; no overcommit", why)
-		return nil
-	case in.Usage.Usage == nil:
+// usage returns what the usage policy may reclaim: from the live sample when there is one and
+// it is fresh, else from the node's published target; nil (with a fallback) when neither can be
+// trusted.
+func (res *Result) usage(in Input, s Settings) UsageTarget {
+	if in.Usage == nil {
+		return res.publishedTarget(in, s)
+	}
+	if in.Usage.Usage == nil {
 		res.fallback("usage policy: no metrics for node %s; no overcommit", in.Node.Name)
 		return nil
 	}
@@ -269,30 +276,20 @@ func (res *Result) freshUsage(in Input, s Settings) *UsageSample {
 			in.Node.Name, age.Round(time.Second), s.MaxMetricsAge)
 		return nil
 	}
-	return in.Usage
+	t, problems := TargetFromSample(*in.Usage, s.UsageMargin)
+	for _, p := range problems {
+		res.fallback("usage policy: %v", p)
+	}
+	return t
 }
 
-// usageTarget is A' = clamp(A + R - U*(1+m), A, A*r) for one resource.
-func (res *Result) usageTarget(name corev1.ResourceName, raw, ceiling int64, u *UsageSample, margin Ratio) int64 {
-	if u == nil {
-		return raw
-	}
-	used, ok := u.Usage[name]
+// usageTarget is A' = clamp(A + reclaim, A, ceiling) for one resource; A without a target.
+func usageTarget(name corev1.ResourceName, raw, ceiling int64, t UsageTarget) int64 {
+	r, ok := t[name]
 	if !ok {
-		res.fallback("usage policy: no %s usage measured; no %s overcommit", name, name)
 		return raw
 	}
-	var requested int64
-	if q, ok := u.Requests[name]; ok {
-		requested = min(Amount(name, q), MaxAmount)
-	}
-	usedAmount, err := amount(name, used)
-	if err != nil {
-		res.fallback("usage policy: %v; no %s overcommit", err, name)
-		return raw
-	}
-	want := raw + requested - mulCeil(usedAmount, One+margin)
-	return max(raw, min(want, ceiling))
+	return max(raw, min(raw+r, ceiling))
 }
 
 func (res *Result) fallback(format string, args ...any) {

@@ -24,6 +24,10 @@ type Settings struct {
 	// MaxMetricsAge is how old a NodeMetrics sample may be before the usage policy stops trusting
 	// it and falls back to the raw allocatable.
 	MaxMetricsAge time.Duration
+	// TargetsConfirmedAt is when the webhook last confirmed the published usage targets
+	// (KeyUsageTargetsConfirmedAt; see WithConfirmation); zero when never. Not an operator's knob:
+	// Validate, Data and the JSON form leave it out.
+	TargetsConfirmedAt time.Time `json:"-"`
 }
 
 // DefaultSettings are the webhook's flag defaults: CPU x1.5 (at most x4), memory untouched unless a
@@ -147,8 +151,9 @@ const MetricsMaxAgePattern = `^[1-9][0-9]{0,4}$`
 var metricsMaxAgeRE = regexp.MustCompile(MetricsMaxAgePattern)
 
 // Data is s as the settings ConfigMap's data.
+// TargetsConfirmedAt is included only when set.
 func (s Settings) Data() map[string]string {
-	return map[string]string{
+	d := map[string]string{
 		KeyDefaultCPURatio:      s.CPU.Default.String(),
 		KeyMaxCPURatio:          s.CPU.Max.String(),
 		KeyDefaultMemoryRatio:   s.Memory.Default.String(),
@@ -156,6 +161,10 @@ func (s Settings) Data() map[string]string {
 		KeyUsageMargin:          s.UsageMargin.String(),
 		KeyMetricsMaxAgeSeconds: strconv.FormatInt(int64(s.MaxMetricsAge/time.Second), 10),
 	}
+	if !s.TargetsConfirmedAt.IsZero() {
+		d[KeyUsageTargetsConfirmedAt] = strconv.FormatInt(s.TargetsConfirmedAt.Unix(), 10)
+	}
+	return d
 }
 
 // SettingsFromData reads the settings ConfigMap's data. Every key must be present and valid, and

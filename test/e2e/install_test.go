@@ -267,9 +267,9 @@ func TestWebhookRunsWithDeployRBAC(t *testing.T) {
 		{[]string{"watch", "pods", "--all-namespaces"}, "yes"},
 		{[]string{"list", "nodes.metrics.k8s.io"}, "yes"},
 		{[]string{"list", "configmaps", "-n", cluster.WebhookNamespace}, "yes"},
-		{[]string{"patch", "mutatingwebhookconfigurations/" + names.WebhookConfigurationName}, "yes"},
 		{[]string{"list", "configmaps", "-n", "default"}, "no"},
-		{[]string{"patch", "mutatingwebhookconfigurations/someone-else"}, "no"},
+		// The caBundle is the self-signed overlay's business (TestSelfSignedBootstrap), not base's.
+		{[]string{"patch", "mutatingwebhookconfigurations/" + names.WebhookConfigurationName}, "no"},
 		{[]string{"create", "mutatingwebhookconfigurations"}, "no"},
 		{[]string{"get", "secrets", "-n", cluster.WebhookNamespace}, "no"},
 		{[]string{"create", "secrets", "-n", cluster.WebhookNamespace}, "no"},
@@ -431,6 +431,7 @@ func freePorts(t *testing.T, n int) []int {
 // sharing one certificate, written once, whose CA is in the caBundle of both webhooks, and the
 // apiserver calls each of them. Not parallel: it replaces the suite's webhook for a while.
 func TestSelfSignedBootstrap(t *testing.T) {
+	const caBundleRBAC = "overcommit-webhook-cabundle" // deploy/overlays/self-signed/rbac.yaml
 	ctx := context.Background()
 	cs := kube(t)
 	mwcs := cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
@@ -449,6 +450,8 @@ func TestSelfSignedBootstrap(t *testing.T) {
 		_ = secrets.Delete(ctx, tlsSecret, metav1.DeleteOptions{})
 		_ = cs.RbacV1().RoleBindings(cluster.WebhookNamespace).Delete(ctx, "overcommit-webhook-tls", metav1.DeleteOptions{})
 		_ = cs.RbacV1().Roles(cluster.WebhookNamespace).Delete(ctx, "overcommit-webhook-tls", metav1.DeleteOptions{})
+		_ = cs.RbacV1().ClusterRoleBindings().Delete(ctx, caBundleRBAC, metav1.DeleteOptions{})
+		_ = cs.RbacV1().ClusterRoles().Delete(ctx, caBundleRBAC, metav1.DeleteOptions{})
 		if err := env.StartWebhook(ctx); err != nil {
 			t.Errorf("restarting the suite's webhook: %v", err)
 		}
@@ -466,6 +469,10 @@ func TestSelfSignedBootstrap(t *testing.T) {
 			return v.Name == "overcommit-webhook-tls"
 		case *rbacv1.RoleBinding:
 			return v.Name == "overcommit-webhook-tls"
+		case *rbacv1.ClusterRole:
+			return v.Name == caBundleRBAC
+		case *rbacv1.ClusterRoleBinding:
+			return v.Name == caBundleRBAC
 		}
 		return false
 	}); err != nil {

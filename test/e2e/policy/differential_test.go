@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	evanjsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
@@ -60,7 +61,7 @@ func TestPolicyMatchesCompute(t *testing.T) {
 				c := randomCase(rng, name)
 				diff, err := c.run(admin, kubelet)
 				// The node lifecycle controller taints these kubelet-less nodes now and then.
-				for try := 0; try < 20 && apierrors.IsConflict(err); try++ {
+				for try := 0; try < 20 && racedController(err); try++ {
 					diff, err = c.run(admin, kubelet)
 				}
 				sent.Add(1)
@@ -84,6 +85,13 @@ func TestPolicyMatchesCompute(t *testing.T) {
 	}
 }
 
+// racedController reports an error caused by the node lifecycle controller writing the node
+// between the case's store and its write: a conflict, or (for the kubelet, which may not change
+// taints) a taint it added meanwhile.
+func racedController(err error) bool {
+	return apierrors.IsConflict(err) || (err != nil && strings.Contains(err.Error(), "is not allowed to modify taints"))
+}
+
 // dcase is one random write: what is stored before it, and what the write sends.
 type dcase struct {
 	node        string
@@ -93,6 +101,7 @@ type dcase struct {
 	stored      corev1.ResourceList // allocatable stored before the write
 	storedCap   corev1.ResourceList
 	alloc, cap  corev1.ResourceList // what the write carries
+	conditions  []corev1.NodeCondition
 }
 
 func (c dcase) writerKind() string {
@@ -108,7 +117,7 @@ func (c dcase) writerKind() string {
 
 func (c dcase) String() string {
 	b, _ := json.Marshal(map[string]any{"annotations": c.annotations, "stored": c.stored, "storedCapacity": c.storedCap,
-		"allocatable": c.alloc, "capacity": c.cap, "create": c.create, "kubelet": c.kubelet})
+		"allocatable": c.alloc, "capacity": c.cap, "create": c.create, "kubelet": c.kubelet, "conditions": c.conditions})
 	return string(b)
 }
 
@@ -119,6 +128,8 @@ var (
 		"36028797018963968m", "36028797018963969m", "9223372036854775807", "7800m", "5850m", "2500m", "0.5"}
 	memoryValues = []string{"3840Mi", "15783436Ki", "16Gi", "1500m", "6Ei", "7Ei", "0", "1Gi", "36028797018963968", "32Pi", "31Pi", "33Pi",
 		"36028797018963969", "123456789", "1.5Gi", "8G"}
+	targetValues = []string{"cpu=0m,memory=0", "cpu=99999999999999999m,memory=99999999999999999", "cpu=-99999999999999999m,memory=-1",
+		"cpu=1m,memory=1Gi", "cpu=1,memory=1", "cpu=1e3m,memory=0", "", "cpu=500m", "cpu=100000000000000000m,memory=0"}
 	ratioValues = []string{"2", "1.5", "1", "3.5", "4", "abc", "0.5", "999999", "1.3333339", "1e1", " 2", "+2", "", "1.25", "3.50"}
 )
 
@@ -152,6 +163,28 @@ func randomList(rng *rand.Rand) corev1.ResourceList {
 	return l
 }
 
+// randomConditions gives the node's clock (its newest heartbeat) on either side of the
+// settings' confirmation of the usage targets, exactly at the age limit, or none at all.
+func randomConditions(rng *rand.Rand) []corev1.NodeCondition {
+	maxAge := settings.MaxMetricsAge
+	offsets := []time.Duration{-time.Hour, 0, time.Second, maxAge - time.Second, maxAge, maxAge + time.Second, time.Hour}
+	var cs []corev1.NodeCondition
+	for i, t := range []corev1.NodeConditionType{corev1.NodeReady, corev1.NodeMemoryPressure, corev1.NodeDiskPressure} {
+		if rng.IntN(3) == 0 {
+			continue
+		}
+		c := corev1.NodeCondition{Type: t, Status: corev1.ConditionFalse, Reason: "E2E", LastTransitionTime: metav1.NewTime(confirmedAt)}
+		if i == 0 {
+			c.Status = corev1.ConditionTrue
+		}
+		if rng.IntN(6) > 0 {
+			c.LastHeartbeatTime = metav1.NewTime(confirmedAt.Add(offsets[rng.IntN(len(offsets))]))
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
 func randomCase(rng *rand.Rand, node string) dcase {
 	c := dcase{node: node, kubelet: rng.IntN(2) == 0, create: rng.IntN(10) == 0, annotations: map[string]string{}}
 	if c.create {
@@ -164,11 +197,16 @@ func randomCase(rng *rand.Rand, node string) dcase {
 		{names.PolicyAnnotation, []string{"static", "usage", "magic", ""}},
 		{names.CPURatioAnnotation, ratioValues},
 		{names.MemoryRatioAnnotation, ratioValues},
+		{names.UsageTargetAnnotation, targetValues},
 	} {
 		if rng.IntN(3) > 0 {
 			c.annotations[a.key] = pick(rng, a.vals)
 		}
 	}
+	if rng.IntN(3) > 0 {
+		c.annotations[names.UsageTargetAnnotation] = fmt.Sprintf("cpu=%dm,memory=%d", rng.Int64N(40_000)-8_000, rng.Int64N(64<<30)-(8<<30))
+	}
+	c.conditions = randomConditions(rng)
 	c.alloc = randomList(rng)
 	if rng.IntN(5) > 0 {
 		c.cap = randomList(rng)
@@ -228,7 +266,7 @@ func (c dcase) run(admin, kubelet kubernetes.Interface) (string, error) {
 	}
 	in := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: c.node, Labels: map[string]string{names.EnabledLabel: names.EnabledValue}, Annotations: ann},
-		Status:     corev1.NodeStatus{Allocatable: c.alloc, Capacity: c.cap},
+		Status:     corev1.NodeStatus{Allocatable: c.alloc, Capacity: c.cap, Conditions: c.conditions},
 	}
 	var (
 		got    *corev1.Node
@@ -309,8 +347,16 @@ func expected(in, stored *corev1.Node, c dcase) (*corev1.Node, error) {
 	if c.kubelet {
 		writer = names.KubeletUser(c.node)
 	}
-	input := policy.Input{Node: policy.Node{Name: in.Name, Labels: in.Labels, Annotations: in.Annotations,
-		Allocatable: in.Status.Allocatable, Capacity: in.Status.Capacity}, Writer: writer}
+	// The apiserver decodes what it is sent and hands admission its canonical spelling
+	// ("47668896000" arrives as "47668896k"); the records keep the spelling they see.
+	in = in.DeepCopy()
+	for _, l := range []corev1.ResourceList{in.Status.Allocatable, in.Status.Capacity} {
+		for k, q := range l {
+			q.Add(resource.Quantity{}) // drops the cached original spelling
+			l[k] = q
+		}
+	}
+	input := policy.Input{Node: policy.NodeFrom(in), Writer: writer}
 	if stored != nil {
 		input.Update, input.OldAllocatable = true, stored.Status.Allocatable
 	}

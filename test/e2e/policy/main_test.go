@@ -23,12 +23,17 @@ var (
 	env     *cluster.Cluster
 )
 
+// confirmedAt is the usage targets' confirmation the suite installs; the differential test's
+// heartbeats fall on both sides of it.
+var confirmedAt = time.Unix(1_790_000_000, 0)
+
 // settings are what the suite installs; not the defaults, so that reading the params is tested.
 var settings = func() policy.Settings {
 	s := policy.DefaultSettings()
 	s.CPU.Default = policy.MustParseRatio("1.25")
 	s.CPU.Max = policy.MustParseRatio("3.5")
 	s.Memory.Max = policy.MustParseRatio("2")
+	s.TargetsConfirmedAt = confirmedAt
 	return s
 }()
 
