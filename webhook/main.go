@@ -137,6 +137,11 @@ func serve(ctx context.Context, o *options, log *slog.Logger, c *clients) error 
 		}
 		nodeHandler.Usage = src
 		src.Run(ctx)
+		if o.publishTargets {
+			pub := usage.NewPublisher(c.kube, src, watcher.Pointer(), o.namespace, o.settingsConfigMap, usage.PublishOptions{
+				Interval: o.metricsRefresh, Threshold: o.targetThreshold, MinRaiseInterval: o.targetMinRaise, Log: log, Registerer: reg})
+			go pub.Run(ctx)
+		}
 		store, err := templates.New(c.kube, o.namespace, templates.Options{Log: log, Registerer: reg})
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
 )
 
@@ -28,6 +29,9 @@ type options struct {
 	selfSigned        selfsigned.Config // hidden flags: rotation timing, shortened by e2e
 	settingsConfigMap string
 	metricsRefresh    time.Duration
+	publishTargets    bool
+	targetThreshold   policy.Ratio
+	targetMinRaise    time.Duration
 	logLevel          slog.Level
 	logFormat         string
 	version           bool
@@ -87,6 +91,14 @@ Flags:
 		_ = fs.MarkHidden(f) // the defaults are the product; tests shorten them
 	}
 	fs.DurationVar(&o.metricsRefresh, "metrics-refresh-interval", 15*time.Second, "How often NodeMetrics are listed from metrics.k8s.io (one LIST for all nodes).")
+	fs.BoolVar(&o.publishTargets, "publish-usage-targets", false,
+		"Policy mode: publish each usage-policy node's target as the annotation "+names.UsageTargetAnnotation+
+			" and confirm them every --metrics-refresh-interval in the settings ConfigMap, for the in-apiserver policy to read (deploy/modes/policy sets it).")
+	o.targetThreshold = policy.MustParseRatio("0.05")
+	fs.Var(&o.targetThreshold, "usage-target-threshold",
+		"With --publish-usage-targets: rewrite a node's target only when it moves by more than this fraction of the node's raw allocatable.")
+	fs.DurationVar(&o.targetMinRaise, "usage-target-min-raise-interval", time.Minute,
+		"With --publish-usage-targets: the least time between two raises of one node's target (lowering is never held back).")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: debug, info, warn or error.")
 	fs.StringVar(&o.logFormat, "log-format", "json", "Log format: json or text.")
 	o.gcFloor = resource.MustParse("32Mi")
@@ -106,6 +118,9 @@ Flags:
 	}
 	if o.metricsRefresh <= 0 {
 		return nil, fmt.Errorf("--metrics-refresh-interval must be positive")
+	}
+	if o.targetThreshold < 0 || o.targetThreshold > policy.One {
+		return nil, fmt.Errorf("--usage-target-threshold %s must be between 0 and 1", o.targetThreshold)
 	}
 	if o.namespace == "" {
 		return nil, fmt.Errorf("--namespace must not be empty")

@@ -54,8 +54,8 @@ func ReadSettings(ctx context.Context, c kubernetes.Interface) Settings {
 	}
 	s, err := policy.SettingsFromData(cm.Data)
 	if err != nil {
-		return Settings{Settings: d, Source: SettingsFromDefaults, Notice: fmt.Sprintf(
+		return Settings{Settings: d.WithConfirmation(cm.Data), Source: SettingsFromDefaults, Notice: fmt.Sprintf(
 			"settings ConfigMap %s is invalid (%v); overcommit uses the defaults until it is fixed: %s", settingsRef, err, defaults)}
 	}
-	return Settings{Settings: s, Source: SettingsFromConfigMap}
+	return Settings{Settings: s.WithConfirmation(cm.Data), Source: SettingsFromConfigMap}
 }

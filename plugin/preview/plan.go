@@ -41,13 +41,7 @@ type Plan struct {
 func Compute(n *corev1.Node, c Change, s policy.Settings, sample *policy.UsageSample, unavailable string, now time.Time) (*Plan, error) {
 	hypo := c.Apply(n)
 	in := policy.Input{
-		Node: policy.Node{
-			Name:        hypo.Name,
-			Labels:      hypo.Labels,
-			Annotations: hypo.Annotations,
-			Allocatable: hypo.Status.Allocatable,
-			Capacity:    hypo.Status.Capacity,
-		},
+		Node:   policy.NodeFrom(hypo),
 		Writer: Writer,
 		Now:    now,
 	}

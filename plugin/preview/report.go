@@ -129,8 +129,7 @@ func serverItem(before, hypo, answer *corev1.Node, mode string, warnings []strin
 	}
 	// The same builder as the webhook's, from what the apiserver stored, gives the patch the
 	// webhook must have returned (annotation values round-trip exactly through their JSON).
-	ops, err := nodepatch.Operations(policy.Node{Name: hypo.Name, Labels: hypo.Labels, Annotations: hypo.Annotations,
-		Allocatable: hypo.Status.Allocatable, Capacity: hypo.Status.Capacity}, res)
+	ops, err := nodepatch.Operations(policy.NodeFrom(hypo), res)
 	if err != nil {
 		return Item{}, fmt.Errorf("node %q: %w", before.Name, err)
 	}

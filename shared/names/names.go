@@ -26,6 +26,8 @@ const (
 	// UsageTargetAnnotation is written by the webhook in policy mode: what the usage policy may
 	// reclaim on the node ("cpu=<millicores>m,memory=<bytes>"), read by the in-apiserver policy.
 	UsageTargetAnnotation = Prefix + "usage-target"
+	// UsageTargetFieldManager is the field manager of the webhook's usage-target writes.
+	UsageTargetFieldManager = "overcommit-usage-targets"
 
 	// SidecarInjectionLabel on a Namespace opts its pods in to sidecar injection.
 	SidecarInjectionLabel = Prefix + "sidecar-injection"

@@ -85,6 +85,9 @@ func (r *Ratio) Set(s string) error {
 func (r *Ratio) Type() string { return "ratio" }
 
 // mulFloor returns floor(v * r) for v >= 0 without overflow, saturating at MaxInt64.
+// Of is floor(v * r), as the policy multiplies (v within [0, MaxAmount]).
+func (r Ratio) Of(v int64) int64 { return mulFloor(v, r) }
+
 func mulFloor(v int64, r Ratio) int64 {
 	return mulDiv(v, int64(r), int64(One), false)
 }

@@ -40,9 +40,14 @@ type UsageTarget map[corev1.ResourceName]int64
 // Reclaim is R - U*(1+m) for one resource: what the usage policy adds to the raw allocatable
 // before clamping to [A, A*r]. Both modes compute the target through it.
 func Reclaim(name corev1.ResourceName, requested corev1.ResourceList, used resource.Quantity, margin Ratio) (int64, error) {
-	u, err := amount(name, used)
-	if err != nil {
-		return 0, err
+	// Measured usage is not a kubelet's report to keep exact: metrics-server reports cpu in
+	// nanocores, so it is rounded up to the policy's unit (less to reclaim, never more).
+	if used.Sign() < 0 {
+		return 0, fmt.Errorf("%s usage %s is negative", name, used.String())
+	}
+	u := Amount(name, used) // rounds up
+	if u > MaxAmount {
+		return 0, fmt.Errorf("%s usage %s is above the largest amount overcommit handles", name, used.String())
 	}
 	var r int64
 	if q, ok := requested[name]; ok {

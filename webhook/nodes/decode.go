@@ -3,6 +3,7 @@ package nodes
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -19,6 +20,8 @@ type node struct {
 	Annotations map[string]string
 	Allocatable corev1.ResourceList
 	Capacity    corev1.ResourceList
+	// Heartbeat is the newest lastHeartbeatTime of the conditions (policy.Heartbeat).
+	Heartbeat time.Time
 }
 
 // decodeNode reads a Node's JSON in one pass. Field names match exactly, as the apiserver writes
@@ -55,6 +58,8 @@ func decodeNode(data []byte) (node, error) {
 					n.Allocatable = readResourceList(s)
 				case "capacity":
 					n.Capacity = readResourceList(s)
+				case "conditions":
+					n.Heartbeat = readHeartbeat(s)
 				default:
 					s.Skip()
 				}
@@ -70,6 +75,36 @@ func decodeNode(data []byte) (node, error) {
 }
 
 var prefix = []byte(names.Prefix)
+
+// readHeartbeat reads the conditions as policy.Heartbeat does: the newest lastHeartbeatTime, in
+// whole seconds (RFC 3339, as metav1.Time writes it); zero when none has one.
+func readHeartbeat(s *jsonscan.Scanner) time.Time {
+	var newest time.Time
+	if s.Null() {
+		return newest
+	}
+	s.Array(func() {
+		s.Object(func(k []byte) {
+			if string(k) != "lastHeartbeatTime" {
+				s.Skip()
+				return
+			}
+			v := s.StringOrNull()
+			if v == "" || s.Err() != nil {
+				return
+			}
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				s.Fail(fmt.Errorf("lastHeartbeatTime %q: %w", v, err))
+				return
+			}
+			if t.After(newest) {
+				newest = t
+			}
+		})
+	})
+	return newest.Truncate(time.Second)
+}
 
 // readStringMap reads the members of a map of strings that keep selects; null reads as nil, an
 // object as a non-nil map even when nothing is kept.

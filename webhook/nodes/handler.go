@@ -82,6 +82,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 			Annotations: n.Annotations,
 			Allocatable: n.Allocatable,
 			Capacity:    n.Capacity,
+			Heartbeat:   n.Heartbeat,
 		},
 		Writer: req.UserInfo.Username,
 		Now:    h.now(),

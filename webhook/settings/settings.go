@@ -60,10 +60,10 @@ func Parse(namespace, name string, cm *corev1.ConfigMap) *Snapshot {
 	}
 	s, err := policy.SettingsFromData(cm.Data)
 	if err != nil {
-		return &Snapshot{State: Invalid, Settings: policy.DefaultSettings(), ResourceVersion: cm.ResourceVersion,
+		return &Snapshot{State: Invalid, Settings: policy.DefaultSettings().WithConfirmation(cm.Data), ResourceVersion: cm.ResourceVersion,
 			Problem: fmt.Sprintf("settings ConfigMap %s/%s is invalid (%v); using the defaults", namespace, name, err)}
 	}
-	return &Snapshot{State: Valid, Settings: s, ResourceVersion: cm.ResourceVersion}
+	return &Snapshot{State: Valid, Settings: s.WithConfirmation(cm.Data), ResourceVersion: cm.ResourceVersion}
 }
 
 // Fixed returns a pointer holding a Valid snapshot of s, for a node handler without a cluster

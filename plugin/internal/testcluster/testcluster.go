@@ -132,8 +132,7 @@ func Webhook(n *corev1.Node, writer string, s policy.Settings) (*corev1.Node, er
 	if !policy.OptedIn(n.Labels) {
 		return n, nil
 	}
-	in := policy.Input{Node: policy.Node{Name: n.Name, Labels: n.Labels, Annotations: n.Annotations,
-		Allocatable: n.Status.Allocatable, Capacity: n.Status.Capacity}, Writer: writer, Now: time.Now(),
+	in := policy.Input{Node: policy.NodeFrom(n), Writer: writer, Now: time.Now(),
 		UsageUnavailable: "usage is not simulated"}
 	ops, err := nodepatch.Operations(in.Node, policy.Compute(in, s))
 	if err != nil {
@@ -165,11 +164,12 @@ func (c *Cluster) settings() (policy.Settings, bool) {
 	if err != nil {
 		return policy.Settings{}, false
 	}
-	s, err := policy.SettingsFromData(obj.(*corev1.ConfigMap).Data)
+	data := obj.(*corev1.ConfigMap).Data
+	s, err := policy.SettingsFromData(data)
 	if err != nil {
-		return policy.DefaultSettings(), true
+		return policy.DefaultSettings().WithConfirmation(data), true
 	}
-	return s, true
+	return s.WithConfirmation(data), true
 }
 
 // SettingsConfigMap is the settings ConfigMap holding s.
