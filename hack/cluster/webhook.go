@@ -205,6 +205,10 @@ func (c *Cluster) launchWebhook(ctx context.Context) error {
 		"--health-probe-bind-address=" + hostPort(st.probePort),
 		"--kubeconfig=" + kc,
 	}, o.Args...)
+	if c.opts.NodePolicy {
+		// As deploy/modes/policy runs it: the in-apiserver policy reads the usage targets.
+		st.args = append(st.args, "--publish-usage-targets")
+	}
 	c.mu.Lock()
 	c.webhook = st
 	c.mu.Unlock()
