@@ -1,0 +1,157 @@
+//go:build e2e
+
+// Package policyusage runs the usage policy in policy mode on the local control plane: kwok pods
+// whose usage metrics-server measures, the webhook publishing each node's target, and the
+// MutatingAdmissionPolicy applying it inside kube-apiserver on the node's own status writes.
+package policyusage
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/overcommit-dev/overcommit/hack/cluster"
+	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
+)
+
+var (
+	binDir  = flag.String("bin-dir", "../../../bin", "directory with the control plane binaries (make tools)")
+	keepDir = flag.Bool("keep-logs", false, "keep the cluster's work dir (logs) after the run")
+	env     *cluster.Cluster
+)
+
+// maxAge is the settings' metricsMaxAgeSeconds in this suite: how long a confirmation of the
+// usage targets is trusted.
+const maxAge = 30 * time.Second
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, err := filepath.Abs(*binDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env, err = cluster.Start(ctx, cluster.Options{BinDir: bin, Keep: *keepDir, Log: os.Stderr,
+		Kwok: true, KwokHeartbeat: 2 * time.Second, MetricsServer: true, NodePolicy: true,
+		Webhook: &cluster.WebhookOptions{Args: []string{"--metrics-refresh-interval=5s", "--usage-target-min-raise-interval=5s"}}})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting the local control plane: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping the local control plane: %v\n", err)
+		}
+	}()
+	s := policy.DefaultSettings()
+	s.MaxMetricsAge = maxAge
+	if err := cluster.EnsureSettings(ctx, env.Client(), s); err != nil {
+		fmt.Fprintf(os.Stderr, "writing the settings: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// TestUsagePolicyInTheAPIServer: with the webhook publishing, kwok's own heartbeats store the
+// usage policy's allocatable (A + R - 1.2U within [A, 2A]); with the webhook stopped, the
+// confirmation ages out and the next heartbeats store the raw allocatable, with no webhook on
+// the path.
+func TestUsagePolicyInTheAPIServer(t *testing.T) {
+	ctx := context.Background()
+	cs := env.Client()
+	node := cluster.KwokNode("usage-policy-1", "10", "32Gi")
+	node.Labels[names.EnabledLabel] = names.EnabledValue
+	node.Annotations[names.PolicyAnnotation] = names.PolicyUsage
+	node.Annotations[names.CPURatioAnnotation] = "2"
+	node.Spec.Taints = []corev1.Taint{{Key: "e2e.overcommit.dev/owner", Value: node.Name, Effect: corev1.TaintEffectNoSchedule}}
+	if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // requests 8 CPUs, uses 2
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("usage-pod-%d", i), Namespace: "default",
+				Annotations: map[string]string{cluster.KwokUsageCPUAnnotation: "500m", cluster.KwokUsageMemoryAnnotation: "64Mi"}},
+			Spec: corev1.PodSpec{
+				NodeName:    node.Name,
+				Tolerations: []corev1.Toleration{{Key: "e2e.overcommit.dev/owner", Operator: corev1.TolerationOpEqual, Value: node.Name, Effect: corev1.TaintEffectNoSchedule}},
+				Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1",
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("64Mi")}}}},
+			},
+		}
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A = 10, R = 8, U ~ 2: about 15.6 CPUs, stored by status writes the webhook never sees.
+	var last *corev1.Node
+	eventually(t, 3*time.Minute, "the usage policy's allocatable from the published target", func() error {
+		n, err := cs.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		last = n
+		if got := n.Status.Allocatable.Cpu().MilliValue(); got < 15_000 || got > 16_000 {
+			return fmt.Errorf("allocatable cpu %dm, want about 15600m (target %q)", got, n.Annotations[names.UsageTargetAnnotation])
+		}
+		return nil
+	})
+	if _, err := policy.ParseUsageTarget(last.Annotations[names.UsageTargetAnnotation]); err != nil {
+		t.Errorf("published target: %v", err)
+	}
+	if a, err := policy.ParseApplied(last.Annotations[names.AppliedAnnotation]); err != nil || a.Policy != names.PolicyUsage {
+		t.Errorf("applied %q: %v", last.Annotations[names.AppliedAnnotation], err)
+	}
+
+	if err := env.StopWebhook(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.StartWebhook(context.Background()); err != nil {
+			t.Errorf("restarting the webhook: %v", err)
+		}
+	})
+	eventually(t, maxAge+time.Minute, "the raw allocatable once the confirmation is too old", func() error {
+		// A status write as the kubelet's heartbeat would make it, in case kwok's is slow.
+		_, _ = cs.CoreV1().Nodes().Patch(ctx, node.Name, types.StrategicMergePatchType, []byte(`{"status":{}}`), metav1.PatchOptions{}, "status")
+		n, err := cs.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if got := n.Status.Allocatable.Cpu().String(); got != "10" {
+			return fmt.Errorf("allocatable cpu %s", got)
+		}
+		return nil
+	})
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
