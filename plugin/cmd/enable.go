@@ -89,7 +89,8 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w; nothing changed", err)
 	}
-	plans, err := preview.Local(ctx, o.clients.Kube, o.clients.Metrics, nodes, preview.Config{Change: change, Settings: settings.Settings, Now: o.now()})
+	plans, err := preview.Local(ctx, o.clients.Kube, o.clients.Metrics, nodes, preview.Config{Change: change, Settings: settings.Settings, Now: o.now(),
+		PublishedTargets: mode.Mode == kube.ModePolicy})
 	if err != nil {
 		return fmt.Errorf("%w; nothing changed", err)
 	}

@@ -121,7 +121,8 @@ func (o *PreviewOptions) Run(ctx context.Context) error {
 			report.Items = append(report.Items, it)
 		}
 	} else {
-		plans, err := preview.Local(ctx, o.clients.Kube, o.clients.Metrics, nodes, preview.Config{Change: change, Settings: settings.Settings, Now: o.now()})
+		plans, err := preview.Local(ctx, o.clients.Kube, o.clients.Metrics, nodes, preview.Config{Change: change, Settings: settings.Settings, Now: o.now(),
+			PublishedTargets: mode.Mode == kube.ModePolicy})
 		if err != nil {
 			return err
 		}

@@ -104,6 +104,9 @@ type Config struct {
 	Change   Change
 	Settings policy.Settings
 	Now      time.Time
+	// PublishedTargets previews the usage policy as policy mode applies it: from each node's
+	// published target (names.UsageTargetAnnotation), not from a live sample.
+	PublishedTargets bool
 }
 
 // Local plans every node. It reads pods and NodeMetrics only when some node ends up on the
@@ -117,7 +120,7 @@ func Local(ctx context.Context, c kubernetes.Interface, m metricsclient.Interfac
 	}
 	var loads map[string]kube.Load
 	var usage kube.Usage
-	if len(usageNodes) > 0 {
+	if len(usageNodes) > 0 && !cfg.PublishedTargets {
 		var err error
 		if loads, err = kube.Loads(ctx, c, usageNodes); err != nil {
 			return nil, err
