@@ -94,7 +94,7 @@ Flags:
 	fs.BoolVar(&o.publishTargets, "publish-usage-targets", false,
 		"Policy mode: publish each usage-policy node's target as the annotation "+names.UsageTargetAnnotation+
 			" and confirm them every --metrics-refresh-interval in the settings ConfigMap, for the in-apiserver policy to read (deploy/modes/policy sets it).")
-	o.targetThreshold = policy.MustParseRatio("0.05")
+	o.targetThreshold = policy.MustParseRatio("0.1")
 	fs.Var(&o.targetThreshold, "usage-target-threshold",
 		"With --publish-usage-targets: rewrite a node's target only when it moves by more than this fraction of the node's raw allocatable.")
 	fs.DurationVar(&o.targetMinRaise, "usage-target-min-raise-interval", time.Minute,
