@@ -47,6 +47,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	*binDir = bin
 	env, err = cluster.Start(ctx, cluster.Options{BinDir: bin, Keep: *keepDir, Log: os.Stderr,
 		Kwok: true, KwokHeartbeat: 2 * time.Second, MetricsServer: true, NodePolicy: true,
 		Webhook: &cluster.WebhookOptions{Args: []string{"--metrics-refresh-interval=5s", "--usage-target-min-raise-interval=5s"}}})
@@ -118,6 +119,19 @@ func TestUsagePolicyInTheAPIServer(t *testing.T) {
 	if a, err := policy.ParseApplied(last.Annotations[names.AppliedAnnotation]); err != nil || a.Policy != names.PolicyUsage {
 		t.Errorf("applied %q: %v", last.Annotations[names.AppliedAnnotation], err)
 	}
+
+	// The plugin previews the usage policy from the same published target.
+	eventually(t, 30*time.Second, "preview agreeing with the stored usage-policy allocatable", func() error {
+		p := previewOf(t, node.Name)
+		n, err := cs.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if got, stored := p.Items[0].After.Allocatable.Cpu(), n.Status.Allocatable.Cpu(); got.Cmp(*stored) != 0 {
+			return fmt.Errorf("preview says cpu %s, stored %s", got, stored)
+		}
+		return nil
+	})
 
 	if err := env.StopWebhook(); err != nil {
 		t.Fatal(err)
