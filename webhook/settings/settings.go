@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -204,8 +205,8 @@ func (w *Watcher) remove(obj any) {
 func (w *Watcher) publishLocked(next *Snapshot) {
 	prev := w.current.Swap(next)
 	w.setState(next.State)
-	if prev != nil && prev.State == next.State && prev.Settings == next.Settings && prev.Problem == next.Problem {
-		return // a new version with the same content
+	if prev != nil && prev.State == next.State && operatorSettings(prev.Settings) == operatorSettings(next.Settings) && prev.Problem == next.Problem {
+		return // a new version with the same content, or only a new confirmation of usage targets
 	}
 	attrs := []any{"configMap", w.namespace + "/" + w.name, "resourceVersion", next.ResourceVersion}
 	switch next.State {
@@ -236,4 +237,11 @@ func settingsAttrs(s policy.Settings) []any {
 		"defaultMemoryRatio", s.Memory.Default.String(), "maxMemoryRatio", s.Memory.Max.String(),
 		"usageMargin", s.UsageMargin.String(), "metricsMaxAge", s.MaxMetricsAge.String(),
 	}
+}
+
+// operatorSettings is s without what the webhook itself writes (the usage targets' confirmation,
+// every round in policy mode), for telling an operator's change from our own.
+func operatorSettings(s policy.Settings) policy.Settings {
+	s.TargetsConfirmedAt = time.Time{}
+	return s
 }

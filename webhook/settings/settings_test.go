@@ -142,7 +142,8 @@ func TestWatcher(t *testing.T) {
 		t.Errorf("settings %+v, want %+v", got, custom)
 	}
 
-	// A new version with the same content is not logged again.
+	// A new version with the same content, or only a new confirmation of the usage targets
+	// (written every round in policy mode), is read but not logged again.
 	cm.ResourceVersion = "2"
 	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
@@ -153,6 +154,18 @@ func TestWatcher(t *testing.T) {
 		}
 		return nil
 	})
+	cm.Data[policy.KeyUsageTargetsConfirmedAt] = "1790000000"
+	cm.ResourceVersion = "2b"
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a confirmation", func() error {
+		if at := w.Pointer().Load().Settings.TargetsConfirmedAt; at.Unix() != 1_790_000_000 {
+			return fmt.Errorf("confirmation %v", at)
+		}
+		return nil
+	})
+	delete(cm.Data, policy.KeyUsageTargetsConfirmedAt)
 
 	cm.Data[policy.KeyMaxMemoryRatio] = "lots"
 	cm.ResourceVersion = "3"
@@ -160,7 +173,7 @@ func TestWatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "broken", state(Invalid, `maxMemoryRatio "lots"`))
-	if got := w.Pointer().Load().Settings; got != policy.DefaultSettings() {
+	if got := operatorSettings(w.Pointer().Load().Settings); got != policy.DefaultSettings() {
 		t.Errorf("invalid settings: %+v, want the defaults", got)
 	}
 
