@@ -40,6 +40,7 @@ import (
 	"github.com/overcommit-dev/overcommit/deploy"
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/certs"
 	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
 )
@@ -731,6 +732,11 @@ func TestSelfSignedRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secret}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Its own settings, so that its reviews are ordinary ones (not "no settings" warnings).
+	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: names.SettingsConfigMap},
+		Data: policy.DefaultSettings().Data()}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// The install's node webhook, pointed at this test's Service and limited to its nodes.
