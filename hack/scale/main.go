@@ -264,6 +264,16 @@ func printHistograms(metrics, family, what string, key func(line string) (string
 			}
 		}
 		fmt.Printf("  %-40s %6.0f calls, p50 bucket le=%s, p99 bucket le=%s\n", k, total, p50, p99)
+		// The cumulative counts where they grow, so that a single slow call shows as one.
+		var steps []string
+		prev := 0.0
+		for i, c := range h.counts {
+			if c > prev {
+				steps = append(steps, fmt.Sprintf("le=%s:%.0f", h.buckets[i], c))
+				prev = c
+			}
+		}
+		fmt.Printf("  %-40s %s\n", "", strings.Join(steps, " "))
 	}
 }
 
