@@ -19,13 +19,14 @@ import (
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/plugin/preview"
+	"github.com/overcommit-dev/overcommit/plugin/report"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // TestPluginInPolicyMode: the plugin detects policy mode, and what preview (local and
 // --server) shows is what enable stores through the MutatingAdmissionPolicy, kept by kwok's
-// heartbeats; disable restores the kubelet's values at once.
+// heartbeats; savings reports it; disable restores the kubelet's values at once.
 func TestPluginInPolicyMode(t *testing.T) {
 	ctx := context.Background()
 	cs := env.Client()
@@ -62,6 +63,18 @@ func TestPluginInPolicyMode(t *testing.T) {
 	check("right after enable")
 	time.Sleep(6 * time.Second) // three of kwok's heartbeats, which carry no allocatable
 	check("after heartbeats")
+	// savings reads the policy's records as it reads the webhook's: raw 3, stored 7.5, extra 4.5.
+	var r report.SavingsReport
+	if err := json.Unmarshal([]byte(overcommit(t, "savings", "-l", "kubernetes.io/hostname="+node.Name, "-o", "json")), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Nodes) != 1 {
+		t.Fatalf("savings: %d nodes, want 1", len(r.Nodes))
+	}
+	got := r.Nodes[0]
+	if s := got.CPU.Raw.String() + " " + got.CPU.Allocatable.String() + " " + got.CPU.Extra.String(); !got.Enabled || got.Policy != names.PolicyStatic || s != "3 7500m 4500m" {
+		t.Errorf("savings row: enabled %v, policy %q, cpu raw/allocatable/extra %s; want true, static, 3 7500m 4500m", got.Enabled, got.Policy, s)
+	}
 	if again := previewOf(t, node.Name); len(again.Items[0].Patch) != 0 {
 		t.Errorf("preview of the enabled node still wants a patch: %+v", again.Items[0].Patch)
 	}
