@@ -37,9 +37,9 @@ var (
 // amounts (millicores, bytes): requests minus usage with its margin.
 type UsageTarget map[corev1.ResourceName]int64
 
-// Reclaim is R - U*(1+m) for one resource: what the usage policy adds to the raw allocatable
+// reclaim is R - U*(1+m) for one resource: what the usage policy adds to the raw allocatable
 // before clamping to [A, A*r]. Both modes compute the target through it.
-func Reclaim(name corev1.ResourceName, requested corev1.ResourceList, used resource.Quantity, margin Ratio) (int64, error) {
+func reclaim(name corev1.ResourceName, requested corev1.ResourceList, used resource.Quantity, margin Ratio) (int64, error) {
 	// Measured usage is not a kubelet's report to keep exact: metrics-server reports cpu in
 	// nanocores, so it is rounded up to the policy's unit (less to reclaim, never more).
 	if used.Sign() < 0 {
@@ -67,7 +67,7 @@ func TargetFromSample(u UsageSample, margin Ratio) (UsageTarget, []error) {
 			problems = append(problems, fmt.Errorf("no %s usage measured; no %s overcommit", name, name))
 			continue
 		}
-		r, err := Reclaim(name, u.Requests, used, margin)
+		r, err := reclaim(name, u.Requests, used, margin)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%w; no %s overcommit", err, name))
 			continue
