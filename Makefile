@@ -65,9 +65,10 @@ scale: build tools ## 5,000 nodes and 150,000 pods: webhook memory and sync time
 	$(GO) run ./hack/scale -bin-dir=$(BIN)
 
 # Release packaging. IMAGE is what deploy/ and `kubectl overcommit install --image` point at;
-# KREW_VERSION must be semantic (krew requires it), so development builds get v0.0.0-<describe>.
+# KREW_VERSION must be semantic (krew requires it), so development builds get v0.0.0-dev-<describe>:
+# the dev- prefix keeps an all-digit hash such as 0939244 from reading as a zero-prefixed number.
 IMAGE ?= ghcr.io/overcommit-dev/overcommit-webhook:$(VERSION)
-KREW_VERSION ?= $(if $(filter v%,$(VERSION)),$(VERSION),v0.0.0-$(VERSION))
+KREW_VERSION ?= $(if $(filter v%,$(VERSION)),$(VERSION),v0.0.0-dev-$(VERSION))
 KREW_BASE_URL ?= https://github.com/overcommit-dev/overcommit/releases/download/$(KREW_VERSION)
 KREW_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 DIST := $(CURDIR)/dist

@@ -29,8 +29,14 @@ import (
 // DefaultPlatforms are the os/arch pairs a release ships.
 const DefaultPlatforms = "linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64"
 
-// semver is what krew accepts as spec.version: v, then semantic versioning 2.0.
-var semver = regexp.MustCompile(`^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
+// semver is what krew accepts as spec.version: v, then semantic versioning 2.0, whose numeric
+// identifiers (pre-release ones too) carry no leading zero: krew refuses v0.0.0-0939244.
+var semver = regexp.MustCompile(`^v` + num + `\.` + num + `\.` + num + `(-` + pre + `(\.` + pre + `)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
+
+const (
+	num = `(0|[1-9]\d*)`
+	pre = `(0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)`
+)
 
 // Platform is one archive, as the manifest template sees it.
 type Platform struct {

@@ -106,6 +106,7 @@ func TestRunRejects(t *testing.T) {
 	for name, mutate := range map[string]func(*Config){
 		"no v":            func(c *Config) { c.Version = "1.0.0" },
 		"git describe":    func(c *Config) { c.Version = "1d95fc9-dirty" },
+		"zero-prefixed":   func(c *Config) { c.Version = "v0.0.0-0939244" },
 		"no base URL":     func(c *Config) { c.BaseURL = "" },
 		"missing binary":  func(*Config) {},
 		"bad platform":    func(c *Config) { c.Platforms = []string{"linux"} },
@@ -149,3 +150,21 @@ func untar(t *testing.T, data []byte) map[string][]byte {
 
 // keys returns the members in archive order.
 func keys(m map[string][]byte) []string { return strings.Split(string(m["\x00order"]), ",") }
+
+func TestSemver(t *testing.T) {
+	for v, want := range map[string]bool{
+		"v1.2.3":                   true,
+		"v0.0.0-dev-0939244":       true,
+		"v0.0.0-dev-0939244-dirty": true,
+		"v1.0.0-rc.1+build.007":    true,
+		"v1.0.0-0a":                true,
+		"v0.0.0-0939244":           false,
+		"v1.0.0-rc.01":             false,
+		"v01.0.0":                  false,
+		"v1.0":                     false,
+	} {
+		if got := semver.MatchString(v); got != want {
+			t.Errorf("semver(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
