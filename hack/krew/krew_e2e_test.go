@@ -87,6 +87,42 @@ func TestKrewManifest(t *testing.T) {
 	}
 }
 
+// TestKrewManifestAllPlatforms renders the manifest for every platform a release ships and has
+// krew's validator check it. The archives hold small stand-in files instead of cross-compiled
+// plugins: this checks the manifest's shape (selectors, bin names, files per platform), while
+// TestKrewManifest installs real archives; `make krew` builds all six.
+func TestKrewManifestAllPlatforms(t *testing.T) {
+	if *distDir == "" {
+		t.Skip("no -krew-dist: run `make test-krew`")
+	}
+	bins := t.TempDir()
+	platforms := strings.Split(DefaultPlatforms, ",")
+	for _, p := range platforms {
+		goos, goarch, _ := strings.Cut(p, "/")
+		name := "kubectl-overcommit"
+		if goos == "windows" {
+			name += ".exe"
+		}
+		path := filepath.Join(bins, goos+"_"+goarch, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("stand-in for "+p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manifest, ps, err := Run(Config{Version: "v1.2.3", BaseURL: "https://example.com/v1.2.3", BinDir: bins,
+		Template: filepath.Join("..", "..", "krew", "overcommit.yaml"), License: filepath.Join("..", "..", "LICENSE"),
+		Completion: filepath.Join("..", "..", "plugin", "kubectl_complete-overcommit"), OutDir: t.TempDir(), Platforms: platforms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 6 {
+		t.Fatalf("%d platforms rendered, want 6", len(ps))
+	}
+	command(t, nil, filepath.Join(*toolsDir, "validate-krew-manifest"), "-manifest", manifest, "-skip-install")
+}
+
 // TestKrewInstall installs the plugin the way the README says, with krew from the manifest and
 // the local archive into a fresh KREW_ROOT, and runs it through kubectl.
 func TestKrewInstall(t *testing.T) {
@@ -110,4 +146,26 @@ func TestKrewInstall(t *testing.T) {
 	if !strings.HasPrefix(out, "kubectl-overcommit ") || out != built {
 		t.Errorf("kubectl overcommit version printed %q, want %q", out, built)
 	}
+
+	// Shell completion, set up exactly as the manifest's caveats say.
+	caveat := regexp.MustCompile(`(?m)^\s*(ln -sf .*kubectl_complete-overcommit.*)$`).FindStringSubmatch(readFile(t, filepath.Join(*distDir, "overcommit.yaml")))
+	if caveat == nil {
+		t.Fatal("the manifest's caveats do not say how to link kubectl_complete-overcommit")
+	}
+	command(t, []string{"PATH=" + path, "KREW_ROOT=" + root}, "sh", "-c", caveat[1])
+	complete := command(t, []string{"PATH=" + path}, "kubectl", "__complete", "overcommit", "")
+	for _, sub := range []string{"enable", "disable", "preview", "savings"} {
+		if !regexp.MustCompile(`(?m)^` + sub + `\b`).MatchString(complete) {
+			t.Errorf("kubectl __complete overcommit does not offer %q:\n%s", sub, complete)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

@@ -38,6 +38,10 @@ const (
 	pre = `(0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)`
 )
 
+// completionName is what kubectl runs to complete `kubectl overcommit ...` (kubectl 1.26+ looks
+// for kubectl_complete-<plugin> on PATH).
+const completionName = "kubectl_complete-overcommit"
+
 // Platform is one archive, as the manifest template sees it.
 type Platform struct {
 	OS, Arch string
@@ -45,18 +49,23 @@ type Platform struct {
 	Bin    string
 	URI    string
 	SHA256 string
+	// Completion is the completion helper's name in the archive; empty on Windows, where kubectl
+	// cannot run a shell script.
+	Completion string
 }
 
 // Config is what a run needs.
 type Config struct {
-	Version   string
-	BaseURL   string
-	BinDir    string
-	Template  string
-	License   string
-	OutDir    string
-	Platforms []string
-	ModTime   time.Time
+	Version  string
+	BaseURL  string
+	BinDir   string
+	Template string
+	License  string
+	// Completion is plugin/kubectl_complete-overcommit, put into every non-Windows archive.
+	Completion string
+	OutDir     string
+	Platforms  []string
+	ModTime    time.Time
 }
 
 func main() {
@@ -69,6 +78,7 @@ func main() {
 	flag.StringVar(&c.BinDir, "bin-dir", "dist/bin", "Directory with <os>_<arch>/kubectl-overcommit[.exe]")
 	flag.StringVar(&c.Template, "template", "krew/overcommit.yaml", "Manifest template")
 	flag.StringVar(&c.License, "license", "LICENSE", "License file put into every archive")
+	flag.StringVar(&c.Completion, "completion", "plugin/kubectl_complete-overcommit", "Shell-completion helper put into every non-Windows archive")
 	flag.StringVar(&c.OutDir, "out", "dist", "Where the archives and overcommit.yaml are written")
 	flag.StringVar(&platforms, "platforms", DefaultPlatforms, "Comma-separated os/arch pairs to package")
 	flag.Int64Var(&mtime, "mtime", 0, "Modification time of the archived files, in Unix seconds (e.g. the last commit's)")
@@ -102,6 +112,10 @@ func Run(c Config) (string, []Platform, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("reading the license: %w", err)
 	}
+	completion, err := os.ReadFile(c.Completion)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading the completion helper: %w", err)
+	}
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("creating %s: %w", c.OutDir, err)
 	}
@@ -119,7 +133,12 @@ func Run(c Config) (string, []Platform, error) {
 		if err != nil {
 			return "", nil, fmt.Errorf("platform %s: %w", pair, err)
 		}
-		archive, err := Archive(c.ModTime, File{Name: p.Bin, Mode: 0o755, Data: bin}, File{Name: "LICENSE", Mode: 0o644, Data: license})
+		files := []File{{Name: p.Bin, Mode: 0o755, Data: bin}, {Name: "LICENSE", Mode: 0o644, Data: license}}
+		if goos != "windows" {
+			p.Completion = completionName
+			files = append(files, File{Name: completionName, Mode: 0o755, Data: completion})
+		}
+		archive, err := Archive(c.ModTime, files...)
 		if err != nil {
 			return "", nil, fmt.Errorf("platform %s: %w", pair, err)
 		}

@@ -33,7 +33,7 @@ func TestRun(t *testing.T) {
 	cfg := Config{
 		Version: "v1.2.3-rc.1", BaseURL: "https://example.com/releases/v1.2.3-rc.1/", BinDir: bins,
 		Template: filepath.Join("..", "..", "krew", "overcommit.yaml"), License: filepath.Join("..", "..", "LICENSE"),
-		OutDir: t.TempDir(), Platforms: []string{"linux/amd64", "windows/arm64"}, ModTime: time.Unix(1700000000, 0),
+		Completion: filepath.Join("..", "..", "plugin", "kubectl_complete-overcommit"), OutDir: t.TempDir(), Platforms: []string{"linux/amd64", "windows/arm64"}, ModTime: time.Unix(1700000000, 0),
 	}
 	manifest, ps, err := Run(cfg)
 	if err != nil {
@@ -51,7 +51,11 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s: sha256 in the manifest is not the archive's", p.URI)
 		}
 		members := untar(t, data)
-		if diff := cmp.Diff([]string{p.Bin, "LICENSE"}, keys(members)); diff != "" {
+		want := []string{p.Bin, "LICENSE"}
+		if p.OS != "windows" {
+			want = append(want, "kubectl_complete-overcommit")
+		}
+		if diff := cmp.Diff(want, keys(members)); diff != "" {
 			t.Errorf("%s members (-want +got):\n%s", p.URI, diff)
 		}
 		if !strings.HasPrefix(string(members[p.Bin]), "binary for "+p.OS+"_"+p.Arch) {
@@ -102,7 +106,7 @@ func TestRun(t *testing.T) {
 
 func TestRunRejects(t *testing.T) {
 	base := Config{Version: "v1.0.0", BaseURL: "https://x", BinDir: t.TempDir(), Template: filepath.Join("..", "..", "krew", "overcommit.yaml"),
-		License: filepath.Join("..", "..", "LICENSE"), OutDir: t.TempDir(), Platforms: []string{"linux/amd64"}}
+		License: filepath.Join("..", "..", "LICENSE"), Completion: filepath.Join("..", "..", "plugin", "kubectl_complete-overcommit"), OutDir: t.TempDir(), Platforms: []string{"linux/amd64"}}
 	for name, mutate := range map[string]func(*Config){
 		"no v":            func(c *Config) { c.Version = "1.0.0" },
 		"git describe":    func(c *Config) { c.Version = "1d95fc9-dirty" },
@@ -111,6 +115,7 @@ func TestRunRejects(t *testing.T) {
 		"missing binary":  func(*Config) {},
 		"bad platform":    func(c *Config) { c.Platforms = []string{"linux"} },
 		"missing license": func(c *Config) { c.License = "nope" },
+		"no completion":   func(c *Config) { c.Completion = "nope" },
 	} {
 		c := base
 		mutate(&c)
