@@ -18,6 +18,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/overcommit-dev/overcommit/deploy/recordsvalidation"
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
@@ -417,4 +418,34 @@ func TestRenderImage(t *testing.T) {
 			t.Errorf("Render with image %q succeeded, want an error", bad)
 		}
 	}
+}
+
+// TestRecordsValidation: every install, in both modes, ships the ValidatingAdmissionPolicy that
+// guards the node records, with its binding, exactly as deploy/recordsvalidation generates them
+// (the install adds only the part-of label).
+func TestRecordsValidation(t *testing.T) {
+	each(t, true, func(t *testing.T, overlay, mode string) {
+		objs := render(t, overlay, mode)
+		var policies []*admissionregistrationv1.ValidatingAdmissionPolicy
+		for _, p := range find[*admissionregistrationv1.ValidatingAdmissionPolicy](objs) {
+			if p.Name == recordsvalidation.Name {
+				policies = append(policies, p)
+			}
+		}
+		var bindings []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
+		for _, b := range find[*admissionregistrationv1.ValidatingAdmissionPolicyBinding](objs) {
+			if b.Name == recordsvalidation.Name {
+				bindings = append(bindings, b)
+			}
+		}
+		if len(policies) != 1 || len(bindings) != 1 {
+			t.Fatalf("%d ValidatingAdmissionPolicies and %d bindings named %s, want 1 each", len(policies), len(bindings), recordsvalidation.Name)
+		}
+		if diff := cmp.Diff(recordsvalidation.Policy().Spec, policies[0].Spec); diff != "" {
+			t.Errorf("policy (-generated +rendered):\n%s", diff)
+		}
+		if diff := cmp.Diff(recordsvalidation.Binding().Spec, bindings[0].Spec); diff != "" {
+			t.Errorf("binding (-generated +rendered):\n%s", diff)
+		}
+	})
 }
