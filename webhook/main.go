@@ -25,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/overcommit-dev/overcommit/shared/version"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
@@ -176,25 +175,30 @@ func serve(ctx context.Context, o *options, log *slog.Logger, c *clients) error 
 		}
 	}
 
-	srv := webhook.NewServer(webhook.Options{
-		Host:    o.host,
-		Port:    o.port,
-		CertDir: o.certDir,
+	srv := admission.NewServer(admission.ServerOptions{
+		Host:         o.host,
+		Port:         o.port,
+		CertDir:      o.certDir,
+		ClientCAFile: o.clientCAFile,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
 			c.MinVersion = tls.VersionTLS12
 			if !o.enableHTTP2 {
 				c.NextProtos = []string{"http/1.1"}
 			}
 		}},
+		Log: log,
 	})
+	// One budget for both paths: the memory bound holds for the process.
+	limits := admission.NewLimits()
+	reg.MustRegister(limits.Collector())
 	srv.Register("/mutate-node", &admission.Webhook{
-		Name: "node", Handler: nodeHandler, Metrics: wire, Log: log, OnPanic: nodeHandler.OnPanic,
+		Name: "node", Handler: nodeHandler, Metrics: wire, Log: log, OnPanic: nodeHandler.OnPanic, Limits: limits,
 	})
 	// OnPanic nil denies: a pod admitted without the sidecar it asked for is the silent failure.
-	srv.Register("/mutate-pod", &admission.Webhook{Name: "pod", Handler: podHandler, Metrics: wire, Log: log})
+	srv.Register("/mutate-pod", &admission.Webhook{Name: "pod", Handler: podHandler, Metrics: wire, Log: log, Limits: limits})
 	readyChecks["webhook"] = srv.StartedChecker()
 
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	go func() {
 		// The server reads its certificate when it starts: a self-provisioned one must be there.
 		if tlsProvisioner != nil {
@@ -214,12 +218,18 @@ func serve(ctx context.Context, o *options, log *slog.Logger, c *clients) error 
 	if o.metricsAddr != "0" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
-		if o.pprof {
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		}
 		go func() { errs <- wrap("metrics", listen(ctx, o.metricsAddr, mux)) }()
+	}
+	if o.pprofAddr != "" {
+		// A listener of its own, on loopback unless the flag names a host: profiles show memory
+		// contents and a CPU profile costs CPU, so they must not be reachable wherever
+		// scrapers reach /metrics.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		log.Info("serving Go profiles", "addr", o.pprofAddr)
+		go func() { errs <- wrap("pprof", listen(ctx, o.pprofAddr, mux)) }()
 	}
 
 	select {

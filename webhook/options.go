@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -36,7 +39,8 @@ type options struct {
 	logFormat         string
 	version           bool
 	enableHTTP2       bool
-	pprof             bool
+	pprofAddr         string
+	clientCAFile      string
 	gcFloor           resource.Quantity
 }
 
@@ -69,6 +73,8 @@ Flags:
 	fs.IntVar(&o.port, "port", 9443, "Port the webhook server serves TLS on.")
 	fs.StringVar(&o.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs",
 		"Directory holding the serving certificate tls.crt and key tls.key; changes are picked up without a restart.")
+	fs.StringVar(&o.clientCAFile, "client-ca-file", "",
+		"PEM file of the CAs whose client certificates the webhook server requires: when set, a client without such a certificate (anyone but an apiserver configured with an AdmissionConfiguration kubeconfig) is refused in the TLS handshake. Re-read when it changes. Empty: no client certificate is asked for.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; \"0\" disables it.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "",
@@ -103,11 +109,13 @@ Flags:
 	fs.StringVar(&o.logFormat, "log-format", "json", "Log format: json or text.")
 	o.gcFloor = resource.MustParse("32Mi")
 	fs.Var(quantityValue{&o.gcFloor}, "gc-floor", "Least heap growth between garbage collections (GOGC is raised while the live heap is smaller); 0 keeps GOGC as it is. Ignored when GOGC is set.")
-	fs.BoolVar(&o.pprof, "pprof", false, "Serve Go profiles under /debug/pprof/ on the metrics address (for performance work; keep off in production).")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "",
+		"Address of Go profiles under /debug/pprof/, for performance work; empty (the default) serves none. A port alone (\":6060\" or \"6060\") binds to 127.0.0.1.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve HTTP/2 as well; off by default since the HTTP/2 Rapid Reset advisories.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -131,10 +139,35 @@ Flags:
 	if o.logFormat != "json" && o.logFormat != "text" {
 		return nil, fmt.Errorf("--log-format %q: want json or text", o.logFormat)
 	}
+	if o.pprofAddr, err = loopbackIfPortOnly(o.pprofAddr); err != nil {
+		return nil, fmt.Errorf("--pprof-bind-address: %w", err)
+	}
 	if o.gcFloor.Sign() < 0 {
 		return nil, fmt.Errorf("--gc-floor %s must not be negative", o.gcFloor.String())
 	}
 	return o, nil
+}
+
+// loopbackIfPortOnly binds an address given as a port alone (":6060" or "6060") to 127.0.0.1;
+// an address with a host, including 0.0.0.0, is kept as given.
+func loopbackIfPortOnly(addr string) (string, error) {
+	if addr == "" {
+		return "", nil
+	}
+	if !strings.Contains(addr, ":") {
+		addr = ":" + addr
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // quantityValue is a flag holding a Kubernetes quantity ("32Mi").

@@ -68,6 +68,12 @@ type WebhookOptions struct {
 	// admin (system:masters) one, e.g. a ServiceAccount token bound to the RBAC of deploy/. It
 	// runs once the apiserver is up, before the webhook starts.
 	Kubeconfig func(ctx context.Context, c *Cluster) (string, error)
+	// ClientAuth makes the webhook require client certificates (--client-ca-file) and the
+	// apiserver present one, through its AdmissionConfiguration (see writeAdmissionConfig).
+	ClientAuth bool
+	// Pprof serves the webhook's Go profiles on a loopback port of their own
+	// (WebhookPprofAddr, SaveWebhookProfile).
+	Pprof bool
 }
 
 // Cluster is a running local control plane.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 const (
@@ -120,7 +124,15 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	if err := writeFile(c.path("audit-policy.yaml"), []byte(auditPolicy)); err != nil {
 		return err
 	}
-	p, err := c.start("kube-apiserver", c.bin("kube-apiserver"), []string{
+	var extra []string
+	if w := c.opts.Webhook; w != nil && w.ClientAuth {
+		file, err := c.writeAdmissionConfig()
+		if err != nil {
+			return err
+		}
+		extra = append(extra, "--admission-control-config-file="+file)
+	}
+	p, err := c.start("kube-apiserver", c.bin("kube-apiserver"), append([]string{
 		"--etcd-servers=" + c.etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -155,7 +167,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--audit-log-format=json",
 		"--audit-log-mode=blocking",
 		"--profiling=false",
-	})
+	}, extra...))
 	if err != nil {
 		return err
 	}
@@ -184,6 +196,58 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	}
 	c.logf("kube-apiserver ready on %s (%s)", c.apiServerURL(), since(begin))
 	return nil
+}
+
+// writeAdmissionConfig makes the apiserver authenticate to the overcommit webhook with a client
+// certificate, as a cluster operator does for client-auth installs: an AdmissionConfiguration
+// whose webhook plugins read a kubeconfig, whose user entry named after the webhook's Service
+// (<service>.<namespace>.svc:<port>; the port may be left out when it is 443) holds the
+// certificate and key. The certificate comes from a CA of its own, which the webhook trusts
+// (--client-ca-file): a certificate the cluster CA issued to anyone else does not pass.
+//
+// The apiserver reads the kubeconfig once at start, and the user entry names the port, so the
+// webhook's port is chosen here, before the apiserver starts.
+func (c *Cluster) writeAdmissionConfig() (string, error) {
+	ca, err := newCA(c.path("pki"), "webhook-client-ca")
+	if err != nil {
+		return "", err
+	}
+	kp, err := ca.IssueClient("kube-apiserver-webhook-client", nil, certValidity)
+	if err != nil {
+		return "", fmt.Errorf("issuing the apiserver's webhook client certificate: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	c.webhook = &webhookState{port: port, clientCAFile: ca.CertFile}
+	user := net.JoinHostPort(serviceDNS(WebhookServiceName, WebhookNamespace), strconv.Itoa(port))
+	kc := clientcmdapi.NewConfig()
+	kc.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: kp.CertPEM, ClientKeyData: kp.KeyPEM}
+	kcFile := c.path("kubeconfig", "admission-webhooks.kubeconfig")
+	if err := os.MkdirAll(filepath.Dir(kcFile), 0o700); err != nil {
+		return "", fmt.Errorf("create kubeconfig dir: %w", err)
+	}
+	if err := clientcmd.WriteToFile(*kc, kcFile); err != nil {
+		return "", fmt.Errorf("write %s: %w", kcFile, err)
+	}
+	cfgFile := c.path("admission-config.yaml")
+	return cfgFile, writeFile(cfgFile, []byte(admissionConfig(kcFile)))
+}
+
+// admissionConfig is an apiserver.config.k8s.io/v1 AdmissionConfiguration that gives both
+// webhook plugins the kubeconfig file.
+func admissionConfig(kubeconfig string) string {
+	plugin := func(name string) string {
+		return `- name: ` + name + `
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: ` + strconv.Quote(kubeconfig) + `
+`
+	}
+	return "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n" +
+		plugin("MutatingAdmissionWebhook") + plugin("ValidatingAdmissionWebhook")
 }
 
 // launchControllerManager starts kube-controller-manager: without it nothing creates service

@@ -163,7 +163,10 @@ type webhookState struct {
 	port        int
 	metricsPort int
 	probePort   int
+	pprofPort   int // 0: no profiles
 	certDir     string
+	// clientCAFile is the CA of the apiserver's client certificate (Options.ClientAuth).
+	clientCAFile string
 }
 
 func (c *Cluster) launchWebhook(ctx context.Context) error {
@@ -172,9 +175,14 @@ func (c *Cluster) launchWebhook(ctx context.Context) error {
 	if binary == "" {
 		binary = c.bin("overcommit-webhook")
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		return err
+	}
+	// With client certificates, the port was chosen with the apiserver's kubeconfig.
+	var clientCAFile string
+	if pre := c.webhook; pre != nil {
+		ports[0], clientCAFile = pre.port, pre.clientCAFile
 	}
 	var kc string
 	if o.Kubeconfig != nil {
@@ -191,7 +199,8 @@ func (c *Cluster) launchWebhook(ctx context.Context) error {
 			return err
 		}
 	}
-	st := &webhookState{binary: binary, port: ports[0], metricsPort: ports[1], probePort: ports[2], certDir: c.path("overcommit-webhook", "certs")}
+	st := &webhookState{binary: binary, port: ports[0], metricsPort: ports[1], probePort: ports[2],
+		certDir: c.path("overcommit-webhook", "certs"), clientCAFile: clientCAFile}
 	if _, err := c.ca.servingFiles(WebhookServiceName,
 		[]string{serviceDNS(WebhookServiceName, WebhookNamespace), "localhost", "127.0.0.1"},
 		st.certDir+"/tls.crt", st.certDir+"/tls.key"); err != nil {
@@ -205,6 +214,13 @@ func (c *Cluster) launchWebhook(ctx context.Context) error {
 		"--health-probe-bind-address=" + hostPort(st.probePort),
 		"--kubeconfig=" + kc,
 	}, o.Args...)
+	if o.ClientAuth {
+		st.args = append(st.args, "--client-ca-file="+clientCAFile)
+	}
+	if o.Pprof {
+		st.pprofPort = ports[3]
+		st.args = append(st.args, "--pprof-bind-address="+hostPort(st.pprofPort))
+	}
 	if c.opts.NodePolicy {
 		// As deploy/modes/policy runs it: the in-apiserver policy reads the usage targets.
 		st.args = append(st.args, "--publish-usage-targets")
@@ -324,6 +340,15 @@ func (c *Cluster) StartWebhook(ctx context.Context) error {
 	return c.waitWebhook(ctx)
 }
 
+// WebhookClientCAFile is the CA the webhook requires client certificates from
+// (WebhookOptions.ClientAuth), or "".
+func (c *Cluster) WebhookClientCAFile() string {
+	if c.webhook == nil {
+		return ""
+	}
+	return c.webhook.clientCAFile
+}
+
 // WebhookPort is the webhook's HTTPS port on 127.0.0.1.
 func (c *Cluster) WebhookPort() int {
 	if c.webhook == nil {
@@ -343,8 +368,7 @@ func (c *Cluster) WebhookPID() int {
 	return c.webhook.proc.pid()
 }
 
-// WebhookMetricsAddr is the host:port of the webhook's metrics endpoint (and of /debug/pprof/
-// when it runs with --pprof).
+// WebhookMetricsAddr is the host:port of the webhook's metrics endpoint.
 func (c *Cluster) WebhookMetricsAddr() string {
 	if c.webhook == nil {
 		return ""
@@ -352,14 +376,23 @@ func (c *Cluster) WebhookMetricsAddr() string {
 	return hostPort(c.webhook.metricsPort)
 }
 
+// WebhookPprofAddr is the host:port of the webhook's /debug/pprof/ (WebhookOptions.Pprof), or "".
+func (c *Cluster) WebhookPprofAddr() string {
+	if c.webhook == nil || c.webhook.pprofPort == 0 {
+		return ""
+	}
+	return hostPort(c.webhook.pprofPort)
+}
+
 // SaveWebhookProfile writes one of the webhook's Go profiles to file: profile is the part after
 // /debug/pprof/, such as "heap?gc=1" or "profile?seconds=10" (the webhook serves them with
-// --pprof).
+// WebhookOptions.Pprof).
 func (c *Cluster) SaveWebhookProfile(ctx context.Context, profile, file string) error {
-	if c.webhook == nil {
-		return errors.New("the webhook is not part of this cluster (Options.Webhook)")
+	addr := c.WebhookPprofAddr()
+	if addr == "" {
+		return errors.New("the webhook does not serve profiles (WebhookOptions.Pprof)")
 	}
-	body, err := httpGet(ctx, http.DefaultClient, "http://"+hostPort(c.webhook.metricsPort)+"/debug/pprof/"+profile)
+	body, err := httpGet(ctx, http.DefaultClient, "http://"+addr+"/debug/pprof/"+profile)
 	if err != nil {
 		return fmt.Errorf("fetching the webhook's profile: %w", err)
 	}

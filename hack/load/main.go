@@ -67,7 +67,7 @@ func main() {
 
 func run(ctx context.Context, o options) error {
 	c, err := cluster.Start(ctx, cluster.Options{BinDir: o.binDir, Log: os.Stderr,
-		Webhook: &cluster.WebhookOptions{Pods: true, Args: []string{"--log-level=warn", "--pprof"}}})
+		Webhook: &cluster.WebhookOptions{Pods: true, Args: []string{"--log-level=warn"}, Pprof: true}})
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func main() {
 	flag.BoolVar(&o.skipScale, "skip-scale", false, "only measure the write cost")
 	flag.StringVar(&o.lock, "lock", "", "file to hold an exclusive flock on while measuring (released before -keep waits)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the cluster running after measuring, until interrupted")
-	flag.BoolVar(&o.pprof, "webhook-pprof", false, "run the webhook with --pprof (profiles on its metrics address)")
+	flag.BoolVar(&o.pprof, "webhook-pprof", false, "serve the webhook's Go profiles (--pprof-bind-address on a loopback port of their own)")
 	flag.StringVar(&o.mode, "mode", deploy.ModeWebhook, "node-policy mode: webhook, or policy (the MutatingAdmissionPolicy)")
 	flag.StringVar(&o.heapProf, "heap-profile", "", "write the webhook's heap profile here after the memory figure (implies -webhook-pprof)")
 	flag.Parse()
@@ -88,9 +88,6 @@ func run(ctx context.Context, o options) error {
 	}
 	defer unlock()
 	webhookArgs := []string{"--log-level=warn"}
-	if o.pprof || o.heapProf != "" {
-		webhookArgs = append(webhookArgs, "--pprof")
-	}
 	// The environment the Deployment gives the webhook (GOMEMLIMIT from its memory limit), so the
 	// memory figure is what a deployed replica shows.
 	env, err := deploymentEnv()
@@ -102,7 +99,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("-mode %q: want %s or %s", o.mode, deploy.ModeWebhook, deploy.ModePolicy)
 	}
 	c, err := cluster.Start(ctx, cluster.Options{BinDir: bin, Log: os.Stderr,
-		Webhook: &cluster.WebhookOptions{Args: webhookArgs, Env: env}, NodePolicy: o.mode == deploy.ModePolicy})
+		Webhook: &cluster.WebhookOptions{Args: webhookArgs, Env: env, Pprof: o.pprof || o.heapProf != ""}, NodePolicy: o.mode == deploy.ModePolicy})
 	if err != nil {
 		return err
 	}
@@ -110,7 +107,7 @@ func run(ctx context.Context, o options) error {
 	if o.keep {
 		defer func() {
 			unlock()
-			fmt.Fprintf(os.Stderr, "keeping the cluster until interrupted: kubeconfig %s, webhook metrics (and pprof) on %s\n", c.Kubeconfig(), c.WebhookMetricsAddr())
+			fmt.Fprintf(os.Stderr, "keeping the cluster until interrupted: kubeconfig %s, webhook metrics on %s, pprof on %q\n", c.Kubeconfig(), c.WebhookMetricsAddr(), c.WebhookPprofAddr())
 			<-ctx.Done()
 		}()
 	}

@@ -34,6 +34,9 @@ type Webhook struct {
 	// OnPanic answers a request whose handler panicked. The node webhook must never block a
 	// write, so it allows; nil denies.
 	OnPanic func(req *Request) Response
+	// Limits bound the time and memory request bodies cost; nil shares the process-wide
+	// defaults (NewLimits).
+	Limits *Limits
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -60,13 +63,27 @@ func (wh *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	// The request's object is a slice of this buffer: it goes back to the pool only after the
-	// response is written.
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer putBuffer(buf)
-	req, status, err := readRequest(r, buf)
+	lim := wh.Limits
+	if lim == nil {
+		lim = defaultLimits
+	}
+	// The request's object is a slice of the body's buffer: its bytes stay charged, and the
+	// buffer goes back to the pool, only after the response is written.
+	br := lim.newBodyReader(w, r)
+	defer br.release()
+	body, req, status, err := readRequest(r, br)
+	defer putBody(body)
 	if err != nil {
-		wh.Log.Info("rejecting malformed admission request", "webhook", wh.Name, "status", status, "err", err, "remote", r.RemoteAddr)
+		switch status {
+		case http.StatusServiceUnavailable:
+			outcome = OutcomeOverloaded
+		case http.StatusRequestTimeout:
+			outcome = OutcomeTimeout
+		}
+		wh.Log.Info("rejecting admission request", "webhook", wh.Name, "status", status, "err", err, "remote", r.RemoteAddr)
+		// No Retry-After: with one, the apiserver's client would retry within the webhook's
+		// timeout and hold a node's status write that long; without, failurePolicy applies at
+		// once (Ignore for nodes: the write is stored as sent).
 		http.Error(w, err.Error(), status)
 		return
 	}
@@ -103,42 +120,51 @@ type review struct {
 
 var errBodyTooLarge = fmt.Errorf("request body exceeds %d bytes", MaxRequestBytes)
 
-// readRequest validates and decodes the HTTP request. It returns an HTTP status with any error.
-func readRequest(r *http.Request, buf *bytes.Buffer) (*Request, int, error) {
+// readRequest validates and decodes the HTTP request. It returns the body (for putBody) and an
+// HTTP status with any error.
+func readRequest(r *http.Request, br *bodyReader) ([]byte, *Request, int, error) {
 	if r.Method != http.MethodPost {
-		return nil, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed: admission reviews are POSTed", r.Method)
+		return nil, nil, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed: admission reviews are POSTed", r.Method)
 	}
 	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
-		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q not supported: want application/json", ct)
+		return nil, nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q not supported: want application/json", ct)
 	}
 	if r.ContentLength > MaxRequestBytes {
-		return nil, http.StatusRequestEntityTooLarge, errBodyTooLarge
+		return nil, nil, http.StatusRequestEntityTooLarge, errBodyTooLarge
 	}
-	buf.Reset()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, MaxRequestBytes)); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, http.StatusRequestEntityTooLarge, errBodyTooLarge
-		}
-		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
+	// One byte past the length tells a body over the limit (sent chunked) from one at it.
+	limit := MaxRequestBytes + 1
+	if r.ContentLength >= 0 {
+		limit = int(r.ContentLength) + 1
 	}
-	if buf.Len() == 0 {
-		return nil, http.StatusBadRequest, errors.New("empty request body: want an AdmissionReview")
+	body, err := br.read(limit)
+	br.doneReading()
+	switch {
+	case errors.Is(err, errOverloaded):
+		return nil, nil, http.StatusServiceUnavailable, err
+	case errors.Is(err, errBodyTimeout):
+		return nil, nil, http.StatusRequestTimeout, err
+	case err != nil:
+		return nil, nil, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err)
+	case len(body) > MaxRequestBytes:
+		return body, nil, http.StatusRequestEntityTooLarge, errBodyTooLarge
+	case len(body) == 0:
+		return body, nil, http.StatusBadRequest, errors.New("empty request body: want an AdmissionReview")
 	}
-	rev, err := decodeReview(buf.Bytes())
+	rev, err := decodeReview(body)
 	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("malformed AdmissionReview: %w", err)
+		return body, nil, http.StatusBadRequest, fmt.Errorf("malformed AdmissionReview: %w", err)
 	}
 	if rev.APIVersion != admissionv1.SchemeGroupVersion.String() || rev.Kind != "AdmissionReview" {
-		return nil, http.StatusBadRequest, fmt.Errorf("unsupported %q %q: only admission.k8s.io/v1 AdmissionReview is served (set admissionReviewVersions: [v1])", rev.APIVersion, rev.Kind)
+		return body, nil, http.StatusBadRequest, fmt.Errorf("unsupported %q %q: only admission.k8s.io/v1 AdmissionReview is served (set admissionReviewVersions: [v1])", rev.APIVersion, rev.Kind)
 	}
 	if rev.Request == nil {
-		return nil, http.StatusBadRequest, errors.New("AdmissionReview has no request")
+		return body, nil, http.StatusBadRequest, errors.New("AdmissionReview has no request")
 	}
 	if rev.Request.UID == "" {
-		return nil, http.StatusBadRequest, errors.New("AdmissionReview request has no uid")
+		return body, nil, http.StatusBadRequest, errors.New("AdmissionReview request has no uid")
 	}
-	return rev.Request, http.StatusOK, nil
+	return body, rev.Request, http.StatusOK, nil
 }
 
 func isJSON(contentType string) bool {

@@ -14,7 +14,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "overcommit_webhook_requests_total",
-			Help: "Admission requests answered, by webhook and outcome (patched, allowed, denied, error, bad_request, panic).",
+			Help: "Admission requests answered, by webhook and outcome (patched, allowed, denied, error, bad_request, panic, overloaded, timeout).",
 		}, []string{"webhook", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "overcommit_webhook_request_duration_seconds",

@@ -52,7 +52,13 @@ const (
 	OutcomeDenied     = "denied"
 	OutcomeError      = "error" // an internal problem; the request was answered as the handler chose
 	OutcomeBadRequest = "bad_request"
-	OutcomePanic      = "panic"
+	// OutcomeOverloaded: refused (HTTP 503) because request bodies in flight held all the
+	// buffer budget and none of them was stalled.
+	OutcomeOverloaded = "overloaded"
+	// OutcomeTimeout: the body did not arrive within the deadline, or a stalled body was cut
+	// off to make room for another review (HTTP 408).
+	OutcomeTimeout = "timeout"
+	OutcomePanic   = "panic"
 )
 
 // Response is a handler's decision.
