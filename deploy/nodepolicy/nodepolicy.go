@@ -96,10 +96,11 @@ func lit(s string) string {
 
 const million = "1000000"
 
-// ratioOf parses a ratio string as policy.ParseRatio does: millionths, or -1.
+// ratioOf parses a ratio string as policy.ParseRatio does: millionths, or -1. The length is
+// checked before the pattern runs, as in Go: an annotation may be long, a ratio never is.
 func ratioOf(e string) string {
-	return fmt.Sprintf(`(%[1]s.matches(%[2]s) ? int(%[1]s.find('^[0-9]+')) * %[3]s + (%[1]s.contains('.') ? int((%[1]s.find('[.][0-9]+$').substring(1) + '000000').substring(0, 6)) : 0) : -1)`,
-		e, lit(policy.RatioPattern), million)
+	return fmt.Sprintf(`(size(%[1]s) <= %[4]d && %[1]s.matches(%[2]s) ? int(%[1]s.find('^[0-9]+')) * %[3]s + (%[1]s.contains('.') ? int((%[1]s.find('[.][0-9]+$').substring(1) + '000000').substring(0, 6)) : 0) : -1)`,
+		e, lit(policy.RatioPattern), million, policy.MaxRatioLength)
 }
 
 // amountOf is policy's amount: millicores or bytes when exact and within [0, MaxAmount], else -1.

@@ -75,8 +75,8 @@ func variables() []variable {
 	// The published usage target (Result.publishedTarget): trusted while confirmed fresh by the
 	// node's clock.
 	add("targetText", `%s ? %s : ''`, hasAnn(names.UsageTargetAnnotation), ann(names.UsageTargetAnnotation))
-	add("targetUsable", `%[1]s.matches(%[2]s) && %[3]s >= 0 && %[4]s >= 0 && %[4]s - %[3]s <= %[5]s`,
-		v("targetText"), lit(policy.UsageTargetPattern), v("confirmedAt"), v("clock"), v("maxAgeSeconds"))
+	add("targetUsable", `size(%[1]s) <= %[6]d && %[1]s.matches(%[2]s) && %[3]s >= 0 && %[4]s >= 0 && %[4]s - %[3]s <= %[5]s`,
+		v("targetText"), lit(policy.UsageTargetPattern), v("confirmedAt"), v("clock"), v("maxAgeSeconds"), policy.MaxUsageTargetLength)
 	add("reclaimCPU", `%[1]s ? int(%[2]s.find('^cpu=-?[0-9]+').substring(4)) : 0`, v("targetUsable"), v("targetText"))
 	add("reclaimMemory", `%[1]s ? int(%[2]s.find('memory=-?[0-9]+$').substring(7)) : 0`, v("targetUsable"), v("targetText"))
 

@@ -6,6 +6,7 @@ package policy
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -115,7 +116,7 @@ func Compute(in Input, s Settings) Result {
 		pol = names.PolicyStatic
 	case names.PolicyStatic, names.PolicyUsage:
 	default:
-		res.warnf("unknown %s %q, using %q", names.PolicyAnnotation, pol, names.PolicyStatic)
+		res.warnf("unknown %s %q, using %q", names.PolicyAnnotation, clip(pol), names.PolicyStatic)
 		pol = names.PolicyStatic
 	}
 	cpuRatio := res.ratio(ann, names.CPURatioAnnotation, s.CPU)
@@ -161,6 +162,13 @@ func Compute(in Input, s Settings) Result {
 		if name == corev1.ResourceMemory {
 			r = memRatio
 		}
+		// Validated settings keep every ratio in [1, MaxRatio], and so every result in
+		// [raw, MaxRatio x raw] and in int64; a ratio outside (from settings nobody validated)
+		// could make the resource smaller, zero, or overflow its capacity.
+		if r < One || r > MaxRatio {
+			res.warnf("%s ratio %s is outside [1, %s]; leaving %s unchanged", name, r, MaxRatio, name)
+			continue
+		}
 		next := mulFloor(raw, r)
 		if pol == names.PolicyUsage {
 			next = usageTarget(name, raw, next, target)
@@ -203,13 +211,13 @@ func (res *Result) ratio(ann map[string]string, key string, l Limits) Ratio {
 	r, err := ParseRatio(s)
 	switch {
 	case err != nil:
-		res.warnf("invalid %s %q (%v), using 1", key, s, err)
+		res.warnf("invalid %s %q (%v), using 1", key, clip(s), err)
 		return One
 	case r < One:
-		res.warnf("%s %q is below 1, using 1", key, s)
+		res.warnf("%s %q is below 1, using 1", key, clip(s))
 		return One
 	case r > l.Max:
-		res.warnf("%s %q is above the maximum %s, using %s", key, s, l.Max, l.Max)
+		res.warnf("%s %q is above the maximum %s, using %s", key, clip(s), l.Max, l.Max)
 		return l.Max
 	}
 	return r
@@ -290,6 +298,22 @@ func usageTarget(name corev1.ResourceName, raw, ceiling int64, t UsageTarget) in
 		return raw
 	}
 	return max(raw, min(raw+r, ceiling))
+}
+
+// maxQuoted bounds how much of an annotation's value a warning repeats: warnings go into
+// admission responses, logs and the plugin's output, and an annotation may be long.
+const maxQuoted = 64
+
+// clip is s for a warning: at most maxQuoted bytes of it, cut on a character boundary.
+func clip(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("... (%d bytes)", len(s))
 }
 
 func (res *Result) fallback(format string, args ...any) {

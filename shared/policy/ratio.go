@@ -26,6 +26,10 @@ const MaxRatio Ratio = 100 * One
 // modes agree on every string, and nothing unbounded reaches a parser.
 const RatioPattern = `^[0-9]{1,6}([.][0-9]{1,12})?$`
 
+// MaxRatioLength is the longest string RatioPattern matches; longer ones are refused before the
+// pattern runs.
+const MaxRatioLength = 6 + 1 + 12
+
 var (
 	ratioRE       = regexp.MustCompile(RatioPattern)
 	errNotDecimal = errors.New("not a decimal number")
@@ -33,7 +37,7 @@ var (
 
 // ParseRatio parses a ratio spelled as RatioPattern says, exactly, as millionths.
 func ParseRatio(s string) (Ratio, error) {
-	if len(s) > 19 || !ratioRE.MatchString(s) {
+	if len(s) > MaxRatioLength || !ratioRE.MatchString(s) {
 		return 0, errNotDecimal
 	}
 	whole, frac, _ := strings.Cut(s, ".")

@@ -47,7 +47,7 @@ var (
 
 // ParseRaw reads names.RawAnnotation: the kubelet's own cpu and memory.
 func ParseRaw(s string) (Snapshot, error) {
-	if utf8.RuneCountInString(s) > MaxRecordLength {
+	if tooLong(s) {
 		return Snapshot{}, fmt.Errorf("longer than %d characters", MaxRecordLength)
 	}
 	if !rawRecordRE.MatchString(s) {
@@ -66,7 +66,7 @@ func ParseRaw(s string) (Snapshot, error) {
 // ParseApplied reads names.AppliedAnnotation. Only its allocatable decides anything (is the
 // incoming allocatable our own output?); the other fields are for people and are read leniently.
 func ParseApplied(s string) (Applied, error) {
-	if utf8.RuneCountInString(s) > MaxRecordLength {
+	if tooLong(s) {
 		return Applied{}, fmt.Errorf("longer than %d characters", MaxRecordLength)
 	}
 	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
@@ -82,6 +82,12 @@ func ParseApplied(s string) (Applied, error) {
 		a.Capacity = recordList(c)
 	}
 	return a, nil
+}
+
+// tooLong reports a record longer than MaxRecordLength characters, in constant time for the
+// long ones (a character is at most 4 bytes): a record is refused before anything scans it.
+func tooLong(s string) bool {
+	return len(s) > 4*MaxRecordLength || utf8.RuneCountInString(s) > MaxRecordLength
 }
 
 // recordList reads the cpu and memory of one matched list; the pattern has already bounded them.

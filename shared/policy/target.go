@@ -22,6 +22,9 @@ const (
 	// UsageTargetPattern is the record: reclaimable millicores and bytes, R - U*(1+m), which may
 	// be negative (usage above requests). Bounded so that raw + reclaim stays in int64.
 	UsageTargetPattern = `^cpu=(-?[0-9]{1,17})m,memory=(-?[0-9]{1,17})$`
+	// MaxUsageTargetLength is the longest record UsageTargetPattern matches; a longer annotation
+	// is refused before any pattern scans it.
+	MaxUsageTargetLength = len("cpu=-m,memory=-") + 2*17
 	// ConfirmedAtPattern is KeyUsageTargetsConfirmedAt: Unix seconds.
 	ConfirmedAtPattern = `^[0-9]{1,12}$`
 	// KeyUsageTargetsConfirmedAt is written by the webhook in policy mode, not by operators.
@@ -85,6 +88,9 @@ func (t UsageTarget) String() string {
 
 // ParseUsageTarget reads names.UsageTargetAnnotation.
 func ParseUsageTarget(s string) (UsageTarget, error) {
+	if len(s) > MaxUsageTargetLength {
+		return nil, fmt.Errorf("longer than %d characters", MaxUsageTargetLength)
+	}
 	m := usageTargetRE.FindStringSubmatch(s)
 	if m == nil {
 		return nil, fmt.Errorf("not in the layout %q", "cpu=<millicores>m,memory=<bytes>")
