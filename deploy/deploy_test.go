@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -12,8 +13,11 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -300,6 +304,79 @@ func TestDeploymentHardening(t *testing.T) {
 		selfSigned := slices.Contains(c.Args, "--self-signed-secret=overcommit-webhook-tls")
 		if selfSigned != (overlay == OverlaySelfSigned) {
 			t.Errorf("--self-signed-secret in args: %v", selfSigned)
+		}
+	})
+}
+
+// TestNetworkPolicy: the webhook's pods accept the webhook port from anywhere (the apiserver's
+// source address cannot be selected portably), the metrics port only from namespaces labelled
+// for scraping, and the probes port from nothing but their node (the kubelet), which the
+// NetworkPolicy API always allows. Every port the container opens is named in this test, so a
+// new one cannot slip past the policy unnoticed; and no profile endpoint is served.
+func TestNetworkPolicy(t *testing.T) {
+	each(t, false, func(t *testing.T, overlay, mode string) {
+		objs := render(t, overlay, mode)
+		deps := find[*appsv1.Deployment](objs)
+		nps := find[*networkingv1.NetworkPolicy](objs)
+		svcs := find[*corev1.Service](objs)
+		if len(deps) != 1 || len(nps) != 1 || len(svcs) != 1 {
+			t.Fatalf("%d Deployments, %d NetworkPolicies, %d Services; want one each", len(deps), len(nps), len(svcs))
+		}
+		d, np, svc := deps[0], nps[0], svcs[0]
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			t.Errorf("podSelector %v does not select the webhook's pods %v", np.Spec.PodSelector, d.Spec.Template.Labels)
+		}
+		if diff := cmp.Diff([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress}, np.Spec.PolicyTypes); diff != "" {
+			t.Errorf("policyTypes (-want +got):\n%s", diff)
+		}
+		c := d.Spec.Template.Spec.Containers[0]
+		ports := map[string]int32{}
+		for _, p := range c.Ports {
+			ports[p.Name] = p.ContainerPort
+		}
+		if diff := cmp.Diff(map[string]int32{"webhook": 9443, "metrics": 8080, "probes": 8081}, ports); diff != "" {
+			t.Errorf("container ports (-want +got):\n%s", diff)
+		}
+		if tp := svc.Spec.Ports[0].TargetPort.String(); tp != "webhook" {
+			t.Errorf("the Service targets port %q, want webhook", tp)
+		}
+		if !slices.Contains(c.Args, "--metrics-bind-address=:8080") {
+			t.Errorf("args %q: want --metrics-bind-address=:8080, the port the policy opens to scrapers", c.Args)
+		}
+		if slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--pprof") }) {
+			t.Errorf("args %q serve Go profiles", c.Args)
+		}
+		// Who may reach each port: "any", or the peers allowed.
+		allowed := map[string]string{}
+		for _, rule := range np.Spec.Ingress {
+			from := "any"
+			if len(rule.From) > 0 {
+				var peers []string
+				for _, p := range rule.From {
+					switch {
+					case p.NamespaceSelector != nil && p.PodSelector == nil && p.IPBlock == nil:
+						peers = append(peers, "namespaces "+metav1.FormatLabelSelector(p.NamespaceSelector))
+					default:
+						peers = append(peers, fmt.Sprintf("%+v", p))
+					}
+				}
+				from = strings.Join(peers, "; ")
+			}
+			if len(rule.Ports) == 0 {
+				allowed["every port"] = from
+			}
+			for _, p := range rule.Ports {
+				if p.Protocol == nil || *p.Protocol != corev1.ProtocolTCP || p.Port == nil || p.EndPort != nil {
+					t.Errorf("port %+v: want one named TCP port", p)
+					continue
+				}
+				allowed[p.Port.String()] = from
+			}
+		}
+		want := map[string]string{"webhook": "any", "metrics": "namespaces overcommit.dev/metrics-scraper=true"}
+		if diff := cmp.Diff(want, allowed); diff != "" {
+			t.Errorf("sources allowed by port (-want +got):\n%s", diff)
 		}
 	})
 }
