@@ -27,6 +27,11 @@ type CA struct {
 	CertPEM []byte
 }
 
+// Backdate is how long before "now" every certificate's validity starts, as client-go's
+// certificate helpers do: a peer whose clock runs up to an hour behind the issuer's still accepts
+// the certificate (and a replica whose clock is behind still reads a CA from the Secret as valid).
+const Backdate = time.Hour
+
 // KeyPair is an issued certificate and its key, PEM encoded.
 type KeyPair struct {
 	CertPEM []byte
@@ -47,7 +52,7 @@ func NewCAAt(commonName string, now time.Time, validFor time.Duration) (*CA, err
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: commonName},
-		NotBefore:             now.Add(-time.Minute),
+		NotBefore:             now.Add(-Backdate),
 		NotAfter:              now.Add(validFor),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -87,7 +92,7 @@ func (ca *CA) issue(cn string, orgs, hosts []string, now time.Time, validFor tim
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: cn, Organization: orgs},
-		NotBefore:    now.Add(-time.Minute),
+		NotBefore:    now.Add(-Backdate),
 		NotAfter:     now.Add(validFor),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},

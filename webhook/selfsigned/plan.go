@@ -43,9 +43,14 @@ const (
 const (
 	caCommonName      = "overcommit-webhook-ca"
 	servingCommonName = "overcommit-webhook"
-	// webhook/certs starts each validity a minute before "now", against clock skew.
-	backdate = time.Minute
+	// webhook/certs starts each validity this long before "now", against clock skew: a
+	// certificate was made at NotBefore+backdate.
+	backdate = certs.Backdate
 )
+
+// errNotYetValid marks a CA that is well formed but whose validity starts after this replica's
+// "now": another replica, whose clock runs ahead, made it.
+var errNotYetValid = errors.New("not valid yet")
 
 // policy is what plan needs besides the Secret's data.
 type policy struct {
@@ -75,7 +80,12 @@ func plan(data map[string][]byte, p policy) (map[string][]byte, []string, error)
 	var reasons []string
 
 	active, err := parseCA(out[KeyCACert], out[KeyCAKey], p.now)
-	if err != nil {
+	// A CA that is not valid yet by this replica's clock is still the CA every replica serves
+	// from and the apiserver trusts (its clock is likely the issuer's, not ours): replacing it at
+	// once would drop it from the caBundle while the other replicas still serve certificates it
+	// signed. It is rotated out the staged way instead.
+	early := errors.Is(err, errNotYetValid)
+	if err != nil && !early {
 		// Nothing to rotate from: start over. Replicas serving a certificate from an unusable
 		// CA are not trusted anyway.
 		ca, err := certs.NewCAAt(caCommonName, p.now, p.caValidity)
@@ -95,12 +105,15 @@ func plan(data map[string][]byte, p policy) (map[string][]byte, []string, error)
 	}
 
 	next, nextErr := parseCA(out[KeyNextCACert], out[KeyNextCAKey], p.now)
-	if nextErr != nil && (len(out[KeyNextCACert]) > 0 || len(out[KeyNextCAKey]) > 0) {
+	// A staged CA that is not valid yet here is kept (it is in the bundle, nothing signs with
+	// it) and promoted once it is.
+	nextEarly := errors.Is(nextErr, errNotYetValid)
+	if nextErr != nil && !nextEarly && (len(out[KeyNextCACert]) > 0 || len(out[KeyNextCAKey]) > 0) {
 		delete(out, KeyNextCACert)
 		delete(out, KeyNextCAKey)
 		reasons = append(reasons, ReasonDropBadNextCA)
 	}
-	if next == nil && due(active.Cert, p.now) {
+	if next == nil && (early || due(active.Cert, p.now)) {
 		ca, err := certs.NewCAAt(caCommonName, p.now, p.caValidity)
 		if err != nil {
 			return nil, nil, err
@@ -110,17 +123,19 @@ func plan(data map[string][]byte, p policy) (map[string][]byte, []string, error)
 		}
 		// Not trusted yet: the caBundle gets it after this Secret is stored.
 		reasons = append(reasons, ReasonStageCA)
-	} else if next != nil && p.nextTrusted && !p.now.Before(next.Cert.NotBefore.Add(backdate+p.propagation)) {
+	} else if next != nil && !nextEarly && p.nextTrusted && !p.now.Before(next.Cert.NotBefore.Add(backdate+p.propagation)) {
 		out[KeyPreviousCACert] = out[KeyCACert]
 		out[KeyCACert], out[KeyCAKey] = out[KeyNextCACert], out[KeyNextCAKey]
 		delete(out, KeyNextCACert)
 		delete(out, KeyNextCAKey)
-		active = next
+		active, early = next, false
 		reasons = append(reasons, ReasonPromoteCA)
 	}
 
-	// After a promotion the old serving certificate no longer chains to the active CA.
-	if servingProblems(out, active, p) != nil {
+	// After a promotion the old serving certificate no longer chains to the active CA. While the
+	// active CA is not valid yet here, this clock cannot judge the serving certificate it
+	// signed (nor issue a usable one from it): it stays until the staged CA is promoted.
+	if !early && servingProblems(out, active, p) != nil {
 		if err := issueServing(out, active, p); err != nil {
 			return nil, nil, err
 		}
@@ -214,10 +229,16 @@ func previousDone(prevPEM, servingPEM []byte, p policy) bool {
 }
 
 // due reports whether c is past its renewal point, 2/3 of its lifetime: early enough that a
-// replica failing to renew for weeks still never serves an expired certificate.
+// replica failing to renew for weeks still never serves an expired certificate. The lifetime
+// counts from when c was made (NotBefore+backdate), not from its backdated start, so short
+// validities (tests, the e2e rotation) renew at 2/3 of what was asked for.
 func due(c *x509.Certificate, now time.Time) bool {
-	life := c.NotAfter.Sub(c.NotBefore)
-	return !now.Before(c.NotBefore.Add(life / 3 * 2))
+	made := c.NotBefore.Add(backdate)
+	life := c.NotAfter.Sub(made)
+	if life <= 0 {
+		return true
+	}
+	return !now.Before(made.Add(life / 3 * 2))
 }
 
 func issueServing(data map[string][]byte, ca *certs.CA, p policy) error {
@@ -244,7 +265,8 @@ func putCA(data map[string][]byte, certKey, keyKey string, ca *certs.CA) error {
 }
 
 // parseCA reads a CA from PEM and checks that it can sign now: a CA certificate, not expired,
-// with the matching key.
+// with the matching key. A CA that is fine but whose validity starts after now is returned with
+// an error wrapping errNotYetValid.
 func parseCA(certPEM, keyPEM []byte, now time.Time) (*certs.CA, error) {
 	if len(certPEM) == 0 || len(keyPEM) == 0 {
 		return nil, errors.New("no CA")
@@ -260,15 +282,19 @@ func parseCA(certPEM, keyPEM []byte, now time.Time) (*certs.CA, error) {
 	if !cert.IsCA {
 		return nil, errors.New("CA certificate is not a CA")
 	}
-	if !now.Before(cert.NotAfter) || now.Before(cert.NotBefore) {
-		return nil, fmt.Errorf("CA certificate not valid at %s (valid %s to %s)", now.UTC().Format(time.RFC3339),
-			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+	if !now.Before(cert.NotAfter) {
+		return nil, fmt.Errorf("CA certificate expired at %s (now %s)", cert.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	signer, ok := pair.PrivateKey.(crypto.Signer)
 	if !ok {
 		return nil, errors.New("CA key cannot sign")
 	}
-	return &certs.CA{Cert: cert, Key: signer, CertPEM: certPEM}, nil
+	ca := &certs.CA{Cert: cert, Key: signer, CertPEM: certPEM}
+	if now.Before(cert.NotBefore) {
+		return ca, fmt.Errorf("CA certificate %w at %s (valid from %s)", errNotYetValid,
+			now.UTC().Format(time.RFC3339), cert.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return ca, nil
 }
 
 func parseCert(certPEM []byte) (*x509.Certificate, error) {

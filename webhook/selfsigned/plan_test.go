@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -159,7 +160,8 @@ func TestPlanServingProblems(t *testing.T) {
 // new CA, promote, wait until every replica has the new serving certificate, drop the old CA.
 func TestPlanCARotation(t *testing.T) {
 	data, _ := mustPlan(t, nil, testPolicy(t0))
-	renewAt := t0.Add(-time.Minute).Add((10*year + time.Minute) / 3 * 2)
+	// 2/3 of the CA's ten years, counted from when it was made.
+	renewAt := t0.Add(10 * year / 3 * 2)
 
 	// Just before the renewal point (with a fresh serving certificate): nothing.
 	p := testPolicy(renewAt.Add(-time.Hour))
@@ -219,6 +221,64 @@ func TestPlanCARotation(t *testing.T) {
 	}
 	if bytes.Count(Bundle(done), []byte("BEGIN CERTIFICATE")) != 1 || !bytes.Equal(Bundle(done)[:len(done[KeyCACert])], done[KeyCACert]) {
 		t.Errorf("bundle after rotation: %s", Bundle(done))
+	}
+}
+
+// TestPlanClockSkew: replicas whose clocks disagree. A CA made by a replica whose clock runs
+// ahead is "not valid yet" for one that runs behind; that replica must not start over (a new CA
+// alone in the caBundle distrusts every replica still serving the old certificate) but rotate the
+// staged way, and skew within the backdate (an hour, as client-go) changes nothing at all.
+func TestPlanClockSkew(t *testing.T) {
+	data, _ := mustPlan(t, nil, testPolicy(t0)) // made by a replica whose clock reads t0
+	for _, tc := range []struct {
+		name    string
+		behind  time.Duration
+		reasons []string
+	}{
+		{"2 minutes behind", 2 * time.Minute, nil},
+		{"59 minutes behind", 59 * time.Minute, nil},
+		{"2 hours behind", 2 * time.Hour, []string{ReasonStageCA}},
+		{"3 days behind", 72 * time.Hour, []string{ReasonStageCA}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := t0.Add(-tc.behind)
+			out, reasons := mustPlan(t, data, testPolicy(now))
+			if diff := cmp.Diff(tc.reasons, reasons); diff != "" {
+				t.Fatalf("reasons (-want +got):\n%s", diff)
+			}
+			if !bytes.Equal(out[KeyCACert], data[KeyCACert]) || !bytes.Equal(out[KeyCert], data[KeyCert]) {
+				t.Fatal("the active CA or the serving certificate changed: replicas serving it lose the apiserver's trust")
+			}
+			// The apiserver (clock t0) trusts what every replica may serve, before and after.
+			for _, bundle := range [][]byte{Bundle(data), Bundle(out)} {
+				if err := verifyAt(bundle, data[KeyCert], t0); err != nil {
+					t.Errorf("not trusted: %v", err)
+				}
+			}
+			if len(tc.reasons) == 0 {
+				return
+			}
+			// The rest of the rotation, by the replica that runs behind: the staged CA is
+			// promoted once trusted and propagated, and signs a certificate that the bundle of
+			// every step trusts.
+			later := now.Add(testPolicy(now).propagation)
+			promoted, reasons := mustPlan(t, out, testPolicy(later))
+			if diff := cmp.Diff([]string{ReasonPromoteCA, ReasonIssueServing}, reasons); diff != "" {
+				t.Fatalf("promotion reasons (-want +got):\n%s", diff)
+			}
+			for _, bundle := range [][]byte{Bundle(out), Bundle(promoted)} {
+				for _, serving := range [][]byte{data[KeyCert], promoted[KeyCert]} {
+					if err := verifyAt(bundle, serving, t0.Add(testPolicy(now).propagation)); err != nil {
+						t.Errorf("not trusted during promotion: %v", err)
+					}
+				}
+			}
+			// Settled: the other replica (clock ahead) keeps the new CA and serving certificate;
+			// by its clock the retired CA has been out long enough to leave the bundle.
+			if _, again := mustPlan(t, promoted, testPolicy(t0.Add(time.Hour))); len(again) > 0 && !slices.Equal(again, []string{ReasonDropPrevious}) {
+				t.Errorf("the replica whose clock is ahead changes it again: %v", again)
+			}
+		})
 	}
 }
 

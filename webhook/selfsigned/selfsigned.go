@@ -164,34 +164,41 @@ func (p *Provisioner) Run(ctx context.Context) {
 
 // Reconcile makes one pass: bring the Secret up to date (or adopt what another replica wrote),
 // write the serving pair into the cert dir, and make every webhook's caBundle match the Secret.
+// A Conflict anywhere (another replica wrote the Secret or the configuration meanwhile) starts
+// the pass over from the Secret.
 func (p *Provisioner) Reconcile(ctx context.Context) error {
-	var data map[string][]byte
-	conflict := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
-	if err := retry.OnError(retry.DefaultRetry, conflict, func() error {
-		var err error
-		data, err = p.syncSecret(ctx)
-		return err
-	}); err != nil {
-		return err
+	conflict := func(err error) bool {
+		return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || errors.Is(err, errStaleSecret)
 	}
-	if err := p.writeCertDir(data); err != nil {
-		return err
-	}
-	p.readyOnce.Do(func() { close(p.ready) })
-	if p.cfg.WebhookConfigName == "" {
-		return nil
-	}
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return p.injectBundle(ctx, Bundle(data)) })
+	return retry.OnError(retry.DefaultRetry, conflict, func() error {
+		data, version, err := p.syncSecret(ctx)
+		if err != nil {
+			return err
+		}
+		if err := p.writeCertDir(data); err != nil {
+			return err
+		}
+		p.readyOnce.Do(func() { close(p.ready) })
+		if p.cfg.WebhookConfigName == "" {
+			return nil
+		}
+		return p.injectBundle(ctx, Bundle(data), version)
+	})
 }
 
-// syncSecret reads the Secret, stores the plan's changes if any, and returns the data in force.
-func (p *Provisioner) syncSecret(ctx context.Context) (map[string][]byte, error) {
+// errStaleSecret: the Secret changed after this replica planned from it; its bundle may be older
+// than the one another replica injected.
+var errStaleSecret = errors.New("the Secret changed since it was read")
+
+// syncSecret reads the Secret, stores the plan's changes if any, and returns the data in force
+// with the Secret's resourceVersion that holds it.
+func (p *Provisioner) syncSecret(ctx context.Context) (map[string][]byte, string, error) {
 	api := p.cfg.Client.CoreV1().Secrets(p.cfg.Namespace)
 	secret, err := api.Get(ctx, p.cfg.SecretName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		data, reasons, err := plan(nil, p.policy(false))
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		secret = &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: p.cfg.SecretName, Namespace: p.cfg.Namespace,
@@ -199,17 +206,18 @@ func (p *Provisioner) syncSecret(ctx context.Context) (map[string][]byte, error)
 			Type: corev1.SecretTypeOpaque,
 			Data: data,
 		}
-		if _, err := api.Create(ctx, secret, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
+		created, err := api.Create(ctx, secret, metav1.CreateOptions{FieldManager: FieldManager})
+		if err != nil {
 			if apierrors.IsForbidden(err) {
-				return nil, fmt.Errorf("the Secret %s is missing and this webhook may not create it (its RBAC allows get and update of that one Secret only); re-apply the install manifests, which include it empty: %w", p.secretRef(), err)
+				return nil, "", fmt.Errorf("the Secret %s is missing and this webhook may not create it (its RBAC allows get and update of that one Secret only); re-apply the install manifests, which include it empty: %w", p.secretRef(), err)
 			}
-			return nil, fmt.Errorf("creating Secret %s: %w", p.secretRef(), err)
+			return nil, "", fmt.Errorf("creating Secret %s: %w", p.secretRef(), err)
 		}
 		p.logChange(reasons, data)
-		return data, nil
+		return data, created.ResourceVersion, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading Secret %s: %w", p.secretRef(), err)
+		return nil, "", fmt.Errorf("reading Secret %s: %w", p.secretRef(), err)
 	}
 	nextTrusted := true
 	if len(secret.Data[KeyNextCACert]) > 0 {
@@ -217,19 +225,20 @@ func (p *Provisioner) syncSecret(ctx context.Context) (map[string][]byte, error)
 	}
 	data, reasons, err := plan(secret.Data, p.policy(nextTrusted))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(reasons) == 0 {
-		return data, nil
+		return data, secret.ResourceVersion, nil
 	}
 	secret.Data = data
 	// The Secret carries the resourceVersion read above: a concurrent write by another replica
 	// makes this a Conflict, and the caller starts over from what that replica stored.
-	if _, err := api.Update(ctx, secret, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-		return nil, fmt.Errorf("updating Secret %s: %w", p.secretRef(), err)
+	updated, err := api.Update(ctx, secret, metav1.UpdateOptions{FieldManager: FieldManager})
+	if err != nil {
+		return nil, "", fmt.Errorf("updating Secret %s: %w", p.secretRef(), err)
 	}
 	p.logChange(reasons, data)
-	return data, nil
+	return data, updated.ResourceVersion, nil
 }
 
 func (p *Provisioner) policy(nextTrusted bool) policy {
@@ -261,8 +270,17 @@ func (p *Provisioner) trusted(ctx context.Context, caPEM []byte) bool {
 	return len(mwc.Webhooks) > 0
 }
 
-// injectBundle sets the caBundle of every webhook of the configuration that differs.
-func (p *Provisioner) injectBundle(ctx context.Context, bundle []byte) error {
+// injectBundle sets the caBundle of every webhook of the configuration that differs, provided
+// the Secret is still at secretVersion, the version bundle was taken from.
+//
+// The write is conditional on both objects: the configuration is read first, then the Secret
+// is read again and must still be at secretVersion, then the patch carries the configuration's
+// resourceVersion from the first read. A replica holding an older Secret therefore fails: either
+// the Secret read already shows the newer version, or the newer version was written after it,
+// and the replica that wrote it can only have injected its bundle after this replica read the
+// configuration, which makes this patch a Conflict. Either way the pass starts over from the
+// Secret. (resourceVersions are compared for equality only, as the API allows.)
+func (p *Provisioner) injectBundle(ctx context.Context, bundle []byte, secretVersion string) error {
 	api := p.cfg.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	mwc, err := api.Get(ctx, p.cfg.WebhookConfigName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -293,8 +311,17 @@ func (p *Provisioner) injectBundle(ctx context.Context, bundle []byte) error {
 	if len(changed) == 0 {
 		return nil
 	}
-	// Strategic merge by webhook name touches only the caBundles; the resourceVersion makes a
-	// replica holding an older Secret fail with a Conflict instead of undoing a newer bundle.
+	secret, err := p.cfg.Client.CoreV1().Secrets(p.cfg.Namespace).Get(ctx, p.cfg.SecretName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("re-reading Secret %s before injecting the caBundle: %w", p.secretRef(), err)
+	}
+	if secret.ResourceVersion != secretVersion {
+		p.cfg.Log.Info("not injecting the caBundle of an older Secret; starting over", "secret", p.secretRef(),
+			"plannedFrom", secretVersion, "current", secret.ResourceVersion)
+		return fmt.Errorf("%w: Secret %s planned at resourceVersion %s, now %s", errStaleSecret, p.secretRef(), secretVersion, secret.ResourceVersion)
+	}
+	// Strategic merge by webhook name touches only the caBundles; the configuration's
+	// resourceVersion is the precondition described above.
 	patch, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"resourceVersion": mwc.ResourceVersion},
 		"webhooks": changed,

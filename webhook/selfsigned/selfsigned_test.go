@@ -3,6 +3,7 @@ package selfsigned
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,7 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	admissionregistrationv1client "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
 	k8stesting "k8s.io/client-go/testing"
 )
 
@@ -367,4 +370,110 @@ func TestWritePair(t *testing.T) {
 			t.Errorf("pass %d: %d pair directories, want 1", i, len(pairs))
 		}
 	}
+}
+
+// TestOlderSecretCannotOverwriteNewerBundle: two replicas hold different versions of the Secret.
+// Replica "old" planned from the first version; before it injects, replica "new" stages the next
+// CA (a newer Secret) and injects that bundle. Old must not put its older bundle back: it starts
+// over from the Secret and leaves the newer bundle in place. Every caBundle patch the apiserver
+// receives carries the bundle of the Secret as it is at that moment.
+func TestOlderSecretCannotOverwriteNewerBundle(t *testing.T) {
+	c := newCluster(emptySecret(), webhookConfig())
+	secrets := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	var stalePatches []string
+	c.PrependReactor("patch", "mutatingwebhookconfigurations", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		var patch struct {
+			Webhooks []struct {
+				Name         string `json:"name"`
+				ClientConfig struct {
+					CABundle []byte `json:"caBundle"`
+				} `json:"clientConfig"`
+			} `json:"webhooks"`
+		}
+		if err := json.Unmarshal(a.(k8stesting.PatchAction).GetPatch(), &patch); err != nil {
+			return true, nil, err
+		}
+		cur, err := c.Tracker().Get(secrets, ns, secret)
+		if err != nil {
+			return true, nil, err
+		}
+		want := Bundle(cur.(*corev1.Secret).Data)
+		for _, w := range patch.Webhooks {
+			if !bytes.Equal(w.ClientConfig.CABundle, want) {
+				stalePatches = append(stalePatches, fmt.Sprintf("%s: %d CAs, the Secret has %d", w.Name,
+					bytes.Count(w.ClientConfig.CABundle, []byte("BEGIN CERTIFICATE")), bytes.Count(want, []byte("BEGIN CERTIFICATE"))))
+			}
+		}
+		return false, nil, nil // applied by the default reactor
+	})
+	clk := &clock{now: time.Now()}
+	newer := replica(t, c, clk)
+	var hooked atomic.Bool
+	older, err := New(Config{
+		Client: &hookedClient{Interface: c, beforeMWCGet: func() {
+			if hooked.Swap(true) {
+				return
+			}
+			// Between old's Secret write and its injection: new's pass at the CA's renewal
+			// point stages the next CA.
+			clk.advance(DefaultCAValidity / 3 * 2)
+			if err := newer.Reconcile(context.Background()); err != nil {
+				t.Errorf("replica new: %v", err)
+			}
+		}},
+		Namespace: ns, SecretName: secret, ServiceName: "overcommit-webhook",
+		WebhookConfigName: mwcName, CertDir: t.TempDir(), Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := older.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !hooked.Load() {
+		t.Fatal("replica new never ran")
+	}
+	data := c.secretData(t)
+	if len(data[KeyNextCACert]) == 0 {
+		t.Fatal("replica new staged no CA: the scenario did not happen")
+	}
+	for i, b := range c.bundles(t) {
+		if !bytes.Equal(b, Bundle(data)) {
+			t.Errorf("webhook %d holds %d CAs, the Secret's bundle %d: an older Secret's bundle overwrote the newer one",
+				i, bytes.Count(b, []byte("BEGIN CERTIFICATE")), bytes.Count(Bundle(data), []byte("BEGIN CERTIFICATE")))
+		}
+	}
+	if len(stalePatches) > 0 {
+		t.Errorf("caBundle patches that were not the current Secret's bundle:\n%s", strings.Join(stalePatches, "\n"))
+	}
+}
+
+// hookedClient calls beforeMWCGet before every read of a MutatingWebhookConfiguration, outside
+// the fake clientset's lock, so a test can run another replica at exactly that point.
+type hookedClient struct {
+	kubernetes.Interface
+	beforeMWCGet func()
+}
+
+func (h *hookedClient) AdmissionregistrationV1() admissionregistrationv1client.AdmissionregistrationV1Interface {
+	return hookedAdmission{h.Interface.AdmissionregistrationV1(), h.beforeMWCGet}
+}
+
+type hookedAdmission struct {
+	admissionregistrationv1client.AdmissionregistrationV1Interface
+	hook func()
+}
+
+func (a hookedAdmission) MutatingWebhookConfigurations() admissionregistrationv1client.MutatingWebhookConfigurationInterface {
+	return hookedMWCs{a.AdmissionregistrationV1Interface.MutatingWebhookConfigurations(), a.hook}
+}
+
+type hookedMWCs struct {
+	admissionregistrationv1client.MutatingWebhookConfigurationInterface
+	hook func()
+}
+
+func (m hookedMWCs) Get(ctx context.Context, name string, opts metav1.GetOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
+	m.hook()
+	return m.MutatingWebhookConfigurationInterface.Get(ctx, name, opts)
 }
