@@ -123,6 +123,12 @@ func readStringMap(s *jsonscan.Scanner, keep func(key []byte) bool) map[string]s
 	return m
 }
 
+// readResourceList parses status quantities without a bound of its own, unlike the annotations:
+// the apiserver decoded the write into a typed Node before admission (paying ParseQuantity's cost
+// for whatever its writer sent, and rounding up to nano, so no exponent below -9 survives:
+// "1e-2000000000" arrives as "1e-9"), and the review carries its canonical re-encoding, which
+// costs no more to parse again than the apiserver's own decode and encode of the same write.
+// Only writers of nodes/status (kubelets, node controllers) can put a value there.
 func readResourceList(s *jsonscan.Scanner) corev1.ResourceList {
 	if s.Null() {
 		return nil

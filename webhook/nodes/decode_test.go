@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/overcommit-dev/overcommit/shared/policy"
@@ -37,5 +38,40 @@ func TestDecodeHeartbeat(t *testing.T) {
 	}
 	if _, err := decodeNode([]byte(`{"status":{"conditions":[{"lastHeartbeatTime":"yesterday"}]}}`)); err == nil {
 		t.Error("an unreadable heartbeat decoded")
+	}
+}
+
+// TestStatusQuantitiesArriveCanonical backs readResourceList's missing bound: whatever spelling
+// a writer sends, the apiserver decodes it (as json.Unmarshal does here) and hands admission its
+// canonical encoding, in which no exponent is below nano and tiny values are rounded up.
+func TestStatusQuantitiesArriveCanonical(t *testing.T) {
+	for sent, want := range map[string]string{
+		"1e-20000":                       "1e-9",
+		"0.000000000000000000001":        "1n",
+		"1e-9":                           "1e-9",
+		"3900m":                          "3900m",
+		"1e400":                          "10e399",
+		"8e15":                           "8e15",
+		"123456789012345678901234567890": "123456789012345678901234567890",
+		"7Ei":                            "7Ei",
+	} {
+		var q resource.Quantity
+		if err := json.Unmarshal([]byte(`"`+sent+`"`), &q); err != nil {
+			t.Fatalf("%s: %v", sent, err)
+		}
+		b, err := json.Marshal(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(`"`+want+`"`, string(b)); diff != "" {
+			t.Errorf("%s as the apiserver encodes it (-want +got):\n%s", sent, diff)
+		}
+		n, err := decodeNode([]byte(`{"status":{"allocatable":{"cpu":` + string(b) + `}}}`))
+		if err != nil {
+			t.Fatalf("%s: %v", sent, err)
+		}
+		if got := n.Allocatable[corev1.ResourceCPU]; got.Cmp(q) != 0 {
+			t.Errorf("%s decoded as %s, want %s", sent, got.String(), q.String())
+		}
 	}
 }

@@ -103,6 +103,12 @@ func (f *fixture) send(t testing.TB, body []byte) *admissionv1.AdmissionResponse
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	f.wh.ServeHTTP(rec, req)
+	return answer(t, rec)
+}
+
+// answer decodes a recorded answer to a review and checks that it allows the write.
+func answer(t testing.TB, rec *httptest.ResponseRecorder) *admissionv1.AdmissionResponse {
+	t.Helper()
 	if rec.Code != http.StatusOK {
 		t.Fatalf("HTTP %d: %s", rec.Code, rec.Body.String())
 	}
