@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -35,5 +36,43 @@ func BenchmarkCompute(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkParseRecords compares a record as overcommit writes it with hostile ones: an exponent
+// that ParseQuantity would turn into a 10^2000000000 integer, a record just over the length
+// limit, and one of 1 MiB. Each is refused before any quantity parser sees it, so a hostile
+// record costs about what a normal one does.
+func BenchmarkParseRecords(b *testing.B) {
+	ours := Compute(Input{Node: node(map[string]string{names.CPURatioAnnotation: "2"}), Writer: "system:node:worker-1", Now: now}, DefaultSettings())
+	for _, bc := range []struct {
+		name         string
+		raw, applied string
+		wantErr      bool
+	}{
+		{name: "normal", raw: ours.RawRecord, applied: ours.AppliedRecord},
+		{name: "exponent", raw: `{"allocatable":{"cpu":"1e-2000000000"}}`,
+			applied: `{"policy":"static","cpuRatio":"2","memoryRatio":"1","allocatable":{"cpu":"1e-2000000000","memory":"15Gi"}}`, wantErr: true},
+		{name: "just too long", raw: `{"allocatable":{"cpu":"` + strings.Repeat("1", MaxRecordLength) + `"}}`,
+			applied: `{"allocatable":{"cpu":"` + strings.Repeat("1", MaxRecordLength) + `"}}`, wantErr: true},
+		{name: "1MiB", raw: `{"allocatable":{"cpu":"` + strings.Repeat("1", 1<<20) + `"}}`,
+			applied: `{"allocatable":{"cpu":"` + strings.Repeat("1", 1<<20) + `"}}`, wantErr: true},
+	} {
+		b.Run("raw/"+bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseRaw(bc.raw); (err != nil) != bc.wantErr {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("applied/"+bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseApplied(bc.applied); (err != nil) != bc.wantErr {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
+	admissionv1 "k8s.io/api/admission/v1"
+
 	"github.com/overcommit-dev/overcommit/internal/fixtures"
+	"github.com/overcommit-dev/overcommit/shared/names"
 )
 
 func benchmarkReview(b *testing.B, user string) {
@@ -44,5 +48,42 @@ func TestRealisticNodeSize(t *testing.T) {
 	// The object is sent twice (object and oldObject).
 	if len(body) < 2*14_000 || len(body) > 2*17_000 {
 		t.Errorf("review is %d bytes; the benchmark wants a ~15 KB Node", len(body))
+	}
+}
+
+// BenchmarkNodeReviewHostile is a controller's heartbeat over an overcommitted node, as it is and
+// with a hostile record: the exponent one costs what the normal review costs, the long one what
+// reading its bytes costs.
+func BenchmarkNodeReviewHostile(b *testing.B) {
+	f := newFixture(b, nil)
+	n := testNode(optIn, map[string]string{})
+	n = apply(b, n, f.send(b, review(b, n, admissionv1.Update, "system:node:worker-1", false)))
+	for _, bc := range []struct {
+		name, key, value string
+	}{
+		{name: "normal"},
+		{name: "raw exponent", key: names.RawAnnotation, value: `{"allocatable":{"cpu":"1e-2000000000"}}`},
+		{name: "applied exponent", key: names.AppliedAnnotation, value: `{"allocatable":{"cpu":"1e-2000000000"}}`},
+		{name: "cpu-ratio exponent", key: names.CPURatioAnnotation, value: "1e-2000000000"},
+		{name: "raw 256KiB", key: names.RawAnnotation, value: `{"allocatable":{"cpu":"` + strings.Repeat("9", 256<<10) + `"}}`},
+	} {
+		m := n.DeepCopy()
+		if bc.key != "" {
+			m.Annotations[bc.key] = bc.value
+		}
+		body := review(b, m, admissionv1.Update, "system:serviceaccount:kube-system:node-controller", false)
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/mutate-node", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				f.wh.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("HTTP %d", rec.Code)
+				}
+			}
+		})
 	}
 }
