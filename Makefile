@@ -34,6 +34,7 @@ test-fuzz: ## Brief fuzzing of the review decoder, the JSON scanner and the temp
 	$(GO) test ./webhook/admission -run '^$$' -fuzz '^FuzzServeHTTP$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./webhook/jsonscan -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/sidecar -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/policy -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
 
 test-e2e: build tools ## End-to-end tests against a local control plane (real kube-apiserver).
 	$(GO) test -tags e2e -count=1 -timeout 25m ./test/e2e/... -args -bin-dir=$(BIN)
