@@ -218,8 +218,10 @@ func appliedPolicy(n *corev1.Node) string {
 			return a.Policy
 		}
 	}
-	if p := n.Annotations[names.PolicyAnnotation]; p != "" {
-		return p
+	// Only a policy the webhook knows is printed: the annotation is anyone's text (the policy
+	// reads anything else as static), and a report is printed to a terminal.
+	if n.Annotations[names.PolicyAnnotation] == names.PolicyUsage {
+		return names.PolicyUsage
 	}
 	return names.PolicyStatic
 }

@@ -1,7 +1,9 @@
 package report
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -172,5 +174,48 @@ func TestSort(t *testing.T) {
 	}
 	if err := Build(in).Sort("cpu"); err == nil {
 		t.Error("--sort-by cpu accepted")
+	}
+}
+
+// TestBuildHostileNode: a node whose records and policy annotation hold hostile text (an
+// exponent ParseQuantity would spend hours on, a megabyte, terminal escapes) is reported fast,
+// from its status alone, and none of that text reaches the report.
+func TestBuildHostileNode(t *testing.T) {
+	s := policy.DefaultSettings()
+	long := strings.Repeat("9", 1<<20)
+	for name, ann := range map[string]map[string]string{
+		"exponent": {names.RawAnnotation: `{"allocatable":{"cpu":"1e-2000000000"}}`, names.AppliedAnnotation: `{"allocatable":{"cpu":"1e-2000000000"}}`,
+			names.PolicyAnnotation: "1e-2000000000"},
+		"long": {names.RawAnnotation: `{"allocatable":{"cpu":"` + long + `"}}`, names.AppliedAnnotation: `{"allocatable":{"cpu":"` + long + `"}}`,
+			names.PolicyAnnotation: long},
+		"escapes": {names.AppliedAnnotation: "", names.PolicyAnnotation: "\x1b[2J\x1b[31mpwned"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			n := testcluster.Node("n").Enabled(s).Build()
+			for k, v := range ann {
+				n.Annotations[k] = v
+			}
+			done := make(chan *SavingsReport)
+			go func() { done <- Build(Input{Nodes: []corev1.Node{*n}, Usage: kube.Usage{Unavailable: "x"}}) }()
+			var r *SavingsReport
+			select {
+			case r = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("still building the report after 5s")
+			}
+			// Unreadable records: the stored allocatable (x1.5 by the defaults) is all there is.
+			want := []row{{Name: "n", Policy: "static", Enabled: true, CPURaw: "6", CPUAlloc: "6", CPUReq: "0", CPUUsage: "-", CPUExtra: "0",
+				MemRaw: "8Gi", MemAlloc: "8Gi", MemReq: "0", MemUsage: "-", MemExtra: "0"}}
+			if _, ok := ann[names.RawAnnotation]; !ok {
+				want[0].CPURaw, want[0].CPUExtra = "4", "2"
+			}
+			var got []row
+			for _, n := range r.Nodes {
+				got = append(got, rowOf(n))
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("rows (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
