@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ func ReadStatus(annotations map[string]string) (*Status, error) {
 func parseStatus(raw string) (*Status, error) {
 	if raw == "" {
 		return &Status{}, nil
+	}
+	if len(raw) > MaxStatusBytes {
+		return nil, ErrStatusTooLong
 	}
 	var s Status
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
@@ -90,10 +94,14 @@ type Result struct {
 func (r *Result) Changed() bool { return len(r.Injected) > 0 }
 
 // InjectRequested injects the templates the pod's inject annotation asks for, looked up by name.
-// Every lookup error is reported (unknown and invalid templates alike) and the pod is left as it
-// was.
+// An annotation over the limits is refused (see ParseRequested); every lookup error is reported
+// (unknown and invalid templates alike) and the pod is left as it was.
 func InjectRequested(pod *corev1.Pod, lookup func(name string) (*Template, error)) (*Result, error) {
-	templates, err := LookupRequested(Requested(pod.Annotations), lookup)
+	requested, err := ParseRequested(pod.Annotations[names.SidecarInjectAnnotation])
+	if err != nil {
+		return nil, err
+	}
+	templates, err := LookupRequested(context.Background(), requested, lookup)
 	if err != nil {
 		return nil, err
 	}
@@ -101,25 +109,6 @@ func InjectRequested(pod *corev1.Pod, lookup func(name string) (*Template, error
 		return &Result{}, nil
 	}
 	return Inject(pod, templates)
-}
-
-// LookupRequested looks up the named templates, reporting every lookup error (unknown and invalid
-// templates alike), not just the first.
-func LookupRequested(requested []string, lookup func(name string) (*Template, error)) ([]*Template, error) {
-	templates := make([]*Template, 0, len(requested))
-	var errs []error
-	for _, n := range requested {
-		t, err := lookup(n)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		templates = append(templates, t)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return templates, nil
 }
 
 // Inject adds the templates to the pod, in order, and records them in the status annotation

@@ -6,15 +6,12 @@ package sidecar
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
-
-	"github.com/overcommit-dev/overcommit/shared/names"
 )
 
 // DataKey is the ConfigMap data key that holds a template; the ConfigMap's name is the template's.
@@ -189,23 +186,4 @@ func checkEnv(field string, env []corev1.EnvVar, add func(string, ...any)) {
 		}
 		seen[e.Name] = true
 	}
-}
-
-// Requested returns the template names a pod asks for in its inject annotation, in order,
-// without blanks or repeats.
-func Requested(annotations map[string]string) []string {
-	return ParseRequested(annotations[names.SidecarInjectAnnotation])
-}
-
-// ParseRequested reads the value of the inject annotation: template names, comma separated,
-// without duplicates.
-func ParseRequested(raw string) []string {
-	var out []string
-	for _, n := range strings.Split(raw, ",") {
-		n = strings.TrimSpace(n)
-		if n != "" && !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out
 }

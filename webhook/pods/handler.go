@@ -32,6 +32,16 @@ var SystemNamespaces = []string{metav1.NamespaceSystem, metav1.NamespacePublic, 
 // WarningPrefix starts every admission warning and denial message.
 const WarningPrefix = "overcommit: "
 
+// MaxMessageBytes bounds a denial message and the log line that repeats it. Messages quote the
+// pod and its annotation, which whoever creates the pod writes (and, before the apiserver has
+// validated the pod, may make megabytes long); the message ends up in kubectl's error line and
+// in ReplicaSet events. The parts are clipped where they are built, so this cap is a backstop.
+const MaxMessageBytes = 2 << 10
+
+// maxLoggedField bounds a request field repeated in a log line (kind, operation, uid): the
+// apiserver sends short ones, a caller that is not the apiserver may send anything.
+const maxLoggedField = 128
+
 // Handler is the pod webhook.
 type Handler struct {
 	// Templates may be nil (no cluster connection): pods that ask for a sidecar are then denied.
@@ -48,9 +58,10 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" || req.Operation != admissionv1.Create {
 		// The rules are wrong; injecting into anything but a new pod would be wrong too, and
 		// denying would block writes that never asked for us.
-		h.Log.Warn("ignoring unexpected admission request; check the webhook's rules", "kind", req.Kind.String(),
-			"subResource", req.SubResource, "operation", req.Operation, "uid", req.UID)
-		resp := admission.Allowed(fmt.Sprintf("%sthe pod webhook only handles Pod CREATE, got %s %s; nothing injected", WarningPrefix, req.Operation, req.Kind.Kind))
+		h.Log.Warn("ignoring unexpected admission request; check the webhook's rules", "kind", clip(req.Kind.String()),
+			"subResource", clip(req.SubResource), "operation", clip(string(req.Operation)), "uid", clip(string(req.UID)))
+		resp := admission.Allowed(fmt.Sprintf("%sthe pod webhook only handles Pod CREATE, got %s %s; nothing injected", WarningPrefix,
+			clip(string(req.Operation)), clip(req.Kind.Kind)))
 		resp.Outcome = admission.OutcomeError
 		return resp
 	}
@@ -65,13 +76,31 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 	if err != nil {
 		return h.deny(req, "decode", fmt.Sprintf("cannot decode the pod: %v", err))
 	}
-	requested := sidecar.ParseRequested(view.Inject)
+	// The annotation's limits are checked before it is split, so a hostile one costs no more
+	// than a valid one.
+	var requested []string
+	if id.injectTooLong {
+		err = sidecar.ErrRequestTooLong
+	} else {
+		requested, err = sidecar.ParseRequested(view.Inject)
+	}
+	if err != nil {
+		return h.deny(req, reason(err), fmt.Sprintf("pod %s not admitted: %s", id.in(ns), flatten(err)))
+	}
 	if len(requested) == 0 {
 		return admission.Allowed()
 	}
-	templates, err := sidecar.LookupRequested(requested, h.lookup)
+	if id.statusTooLong {
+		return h.deny(req, reason(sidecar.ErrStatusTooLong), fmt.Sprintf("pod %s not admitted: %v", id.in(ns), sidecar.ErrStatusTooLong))
+	}
+	templates, err := sidecar.LookupRequested(ctx, requested, h.lookup)
 	if err != nil {
 		return h.deny(req, reason(err), fmt.Sprintf("pod %s not admitted: sidecar injection failed: %s", id.in(ns), flatten(err)))
+	}
+	// The apiserver gives up on a review after the webhook's timeout; planning one it has
+	// abandoned is wasted CPU, shared with the node webhook.
+	if err := ctx.Err(); err != nil {
+		return h.deny(req, reason(err), fmt.Sprintf("pod %s not admitted: review abandoned: %v", id.in(ns), context.Cause(ctx)))
 	}
 	plan, err := sidecar.NewPlan(view, templates)
 	if err != nil {
@@ -122,10 +151,11 @@ func (h *Handler) excluded(ns string) bool {
 }
 
 func (h *Handler) deny(req *admission.Request, why, msg string) admission.Response {
+	msg = sidecar.Clip(msg, MaxMessageBytes-len(WarningPrefix))
 	h.Metrics.denied.WithLabelValues(why).Inc()
-	h.Log.Info("pod denied", "namespace", req.Namespace, "reason", why, "msg", msg, "dryRun", req.IsDryRun(), "uid", req.UID)
+	h.Log.Info("pod denied", "namespace", clip(req.Namespace), "reason", why, "msg", msg, "dryRun", req.IsDryRun(), "uid", clip(string(req.UID)))
 	code := int32(403)
-	if why == "not_ready" || why == "patch" {
+	if why == "not_ready" || why == "patch" || why == "abandoned" {
 		code = 500
 	}
 	return admission.Denied(code, WarningPrefix+msg)
@@ -135,8 +165,12 @@ func (h *Handler) deny(req *admission.Request, why, msg string) admission.Respon
 func reason(err error) string {
 	var conflict *sidecar.ConflictError
 	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return "abandoned"
 	case errors.Is(err, templates.ErrNotReady):
 		return "not_ready"
+	case errors.Is(err, sidecar.ErrBadRequest):
+		return "invalid_annotation"
 	case errors.Is(err, sidecar.ErrNotFound):
 		return "unknown_template"
 	case errors.Is(err, sidecar.ErrInvalid):
@@ -151,3 +185,6 @@ func reason(err error) string {
 // flatten puts joined errors on one line: the message ends up in a kubectl error line and in
 // ReplicaSet events.
 func flatten(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+// clip bounds a request field repeated in a log line or message.
+func clip(s string) string { return sidecar.Clip(s, maxLoggedField) }

@@ -7,14 +7,19 @@ import (
 )
 
 // podID names a pod in messages; controllers' pods have only a generateName at this point.
-type podID struct{ name, generateName string }
+// It also says which annotations were too long to be read (see readBounded).
+type podID struct {
+	name, generateName           string
+	injectTooLong, statusTooLong bool
+}
 
+// Both parts are clipped: the pod is not validated yet, and its name can be megabytes long.
 func (id podID) in(ns string) string {
-	name := id.name
+	name := sidecar.Clip(id.name, sidecar.MaxNameLength)
 	if name == "" && id.generateName != "" {
-		name = id.generateName + "*"
+		name = sidecar.Clip(id.generateName, sidecar.MaxNameLength) + "*"
 	}
-	return ns + "/" + name
+	return sidecar.Clip(ns, maxLoggedField) + "/" + name
 }
 
 // readView reads what injection needs out of the pod's JSON, in one pass that skips the rest
@@ -38,9 +43,9 @@ func readView(raw []byte) (*sidecar.PodView, podID, error) {
 						v.Annotations++
 						switch string(key) {
 						case names.SidecarInjectAnnotation:
-							v.Inject = sc.StringOrNull()
+							v.Inject, id.injectTooLong = readBounded(sc, sidecar.MaxRequestedBytes)
 						case names.SidecarStatusAnnotation:
-							v.Status = sc.StringOrNull()
+							v.Status, id.statusTooLong = readBounded(sc, sidecar.MaxStatusBytes)
 						default:
 							sc.Skip()
 						}
@@ -56,6 +61,34 @@ func readView(raw []byte) (*sidecar.PodView, podID, error) {
 		}
 	})
 	return v, id, sc.End()
+}
+
+// maxEscapedBytes is the most JSON one byte of a decoded string takes: an escape such as \u0000
+// is six bytes for one.
+const maxEscapedBytes = 6
+
+// readBounded reads a string value whose decoded length has a limit. A value whose JSON is so
+// long that it must exceed the limit is skipped (a vectorised scan for its closing quote) rather
+// than decoded and copied: the caller refuses it either way, and an annotation can be megabytes
+// before the apiserver has validated the pod.
+func readBounded(sc *jsonscan.Scanner, limit int) (value string, tooLong bool) {
+	if sc.Peek() != '"' {
+		return sc.StringOrNull(), false // null, or the error of a value that is not a string
+	}
+	raw := sc.Raw()
+	if sc.Err() != nil {
+		return "", false
+	}
+	if len(raw) > maxEscapedBytes*limit+len(`""`) {
+		return "", true
+	}
+	in := jsonscan.New(raw)
+	value = in.StringOrNull()
+	if err := in.End(); err != nil {
+		sc.Fail(err)
+		return "", false
+	}
+	return value, len(value) > limit
 }
 
 func readSpec(sc *jsonscan.Scanner, v *sidecar.PodView) {
