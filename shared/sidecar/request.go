@@ -56,8 +56,8 @@ var ErrStatusTooLong = fmt.Errorf("annotation %s is longer than %d bytes, the ap
 	names.SidecarStatusAnnotation, MaxStatusBytes)
 
 // Requested returns the template names a pod asks for in its inject annotation, in order,
-// without blanks or repeats, and at most MaxRequested+1 of them: enough to tell whether the pod
-// asks for anything. It does not check the names; ParseRequested does.
+// without blanks or repeats, and at most MaxRequested of them: enough to tell whether the pod
+// asks for anything. It does not check the limits or the names; ParseRequested does.
 func Requested(annotations map[string]string) []string {
 	out, _ := scanRequested(annotations[names.SidecarInjectAnnotation])
 	return out
