@@ -174,7 +174,7 @@ func TestClip(t *testing.T) {
 		{"longer", 5, "lo…"},
 		{"ééé", 5, "é…"},
 		{"aééé", 5, "a…"}, // é is two bytes: the cut moves back to a character boundary, not "a\xc3…"
-		{"abc", 2, "ab"}, // no room for the ellipsis
+		{"abc", 2, "ab"},  // no room for the ellipsis
 		{"", 0, ""},
 	}
 	for _, tc := range tests {
