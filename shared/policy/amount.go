@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -53,11 +54,29 @@ func Quantity(name corev1.ResourceName, v int64) resource.Quantity {
 	return *resource.NewQuantity(v, resource.BinarySI)
 }
 
-// Amount is a resource amount as the policy counts it (millicores for cpu, bytes otherwise), for
-// callers that print or sum what the policy computed; it saturates instead of failing.
+// Amount is a resource amount as the policy counts it (millicores for cpu, bytes otherwise),
+// rounded up, for callers that print or sum what the policy computed and for measured usage. It
+// saturates at the int64 bounds instead of failing: Quantity.MilliValue and Value wrap around
+// there (1e400 cores read as 0 millicores, 9223372036854775807 cores as -1000).
 func Amount(name corev1.ResourceName, q resource.Quantity) int64 {
+	hi, lo := maxInt64Bytes, minInt64Bytes
 	if name == corev1.ResourceCPU {
+		hi, lo = maxInt64Millis, minInt64Millis
+	}
+	switch {
+	case q.Cmp(hi) >= 0:
+		return math.MaxInt64
+	case q.Cmp(lo) <= 0:
+		return math.MinInt64
+	case name == corev1.ResourceCPU:
 		return q.MilliValue()
 	}
 	return q.Value()
 }
+
+var (
+	maxInt64Millis = *resource.NewMilliQuantity(math.MaxInt64, resource.DecimalSI)
+	minInt64Millis = *resource.NewMilliQuantity(math.MinInt64, resource.DecimalSI)
+	maxInt64Bytes  = *resource.NewQuantity(math.MaxInt64, resource.BinarySI)
+	minInt64Bytes  = *resource.NewQuantity(math.MinInt64, resource.BinarySI)
+)

@@ -1,11 +1,13 @@
 package policy
 
 import (
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
@@ -104,5 +106,59 @@ func TestParseRecords(t *testing.T) {
 		if _, err := ParseApplied(bad); err == nil {
 			t.Errorf("ParseApplied(%q) = nil error", bad)
 		}
+	}
+}
+
+// TestAmountSaturates: Amount rounds up and saturates at the int64 bounds, where
+// Quantity.MilliValue and Value wrap (1e400 cores read as 0 millicores).
+func TestAmountSaturates(t *testing.T) {
+	tests := []struct {
+		name corev1.ResourceName
+		q    string
+		want int64
+	}{
+		{"cpu", "3900m", 3900},
+		{"cpu", "1500u", 2},
+		{"cpu", "1n", 1},
+		{"cpu", "8e15", 8e18},
+		{"cpu", "9223372036854775807m", math.MaxInt64},
+		{"cpu", "9223372036854775806m", math.MaxInt64 - 1},
+		{"cpu", "9223372036854775807", math.MaxInt64},
+		{"cpu", "10P", math.MaxInt64},
+		{"cpu", "1e400", math.MaxInt64},
+		{"cpu", "18446744073709551616", math.MaxInt64},
+		{"cpu", "-1e400", math.MinInt64},
+		{"cpu", "-9223372036854775807", math.MinInt64},
+		{"memory", "15Gi", 15 << 30},
+		{"memory", "7Ei", 7 << 60},
+		{"memory", "8Ei", math.MaxInt64},
+		{"memory", "1e19", math.MaxInt64},
+		{"memory", "1e400", math.MaxInt64},
+		{"memory", "-1e400", math.MinInt64},
+		{"memory", "1500m", 2},
+	}
+	for _, tt := range tests {
+		if got := Amount(tt.name, resource.MustParse(tt.q)); got != tt.want {
+			t.Errorf("Amount(%s, %s) = %d, want %d", tt.name, tt.q, got, tt.want)
+		}
+	}
+}
+
+// TestComputeAbsurdUsage: a live usage sample the policy cannot hold leaves the resource raw with
+// a warning; it is never read as a small usage (which would reclaim every request).
+func TestComputeAbsurdUsage(t *testing.T) {
+	for _, used := range []string{"1e400", "9223372036854775807", "10P", "18446744073709551616"} {
+		t.Run(used, func(t *testing.T) {
+			sample := &UsageSample{Requests: list("cpu", "8", "memory", "8Gi"), Usage: list("cpu", used, "memory", "1Gi"), Timestamp: now}
+			ann := map[string]string{names.PolicyAnnotation: names.PolicyUsage, names.CPURatioAnnotation: "4"}
+			got := Compute(Input{Node: node(ann), Writer: names.KubeletUser("worker-1"), Usage: sample, Now: now}, DefaultSettings())
+			if q := got.Allocatable[corev1.ResourceCPU]; q.String() != "3900m" {
+				t.Errorf("cpu = %s, want the raw 3900m", q.String())
+			}
+			checkWarnings(t, got.Warnings, []string{"is above the largest amount overcommit handles; no cpu overcommit"})
+			if !got.Fallback {
+				t.Error("not counted as a fallback")
+			}
+		})
 	}
 }

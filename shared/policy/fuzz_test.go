@@ -46,6 +46,8 @@ func FuzzCompute(f *testing.F) {
 		cpuRatio, memRatio, target, policy string
 		writer                             uint8 // 0 the node's kubelet, 1 another writer, 2 another writer with our output coming back
 		update                             bool
+		// A live usage sample (webhook mode) when any is set; else the published target.
+		reqCPU, usedCPU, reqMem, usedMem string
 	}
 	seeds := []seed{
 		{allocCPU: "3900m", allocMem: "15Gi", capCPU: "4", capMem: "16Gi", cpuRatio: "2"},
@@ -66,13 +68,16 @@ func FuzzCompute(f *testing.F) {
 		{allocCPU: "4", allocMem: "8Gi", cpuRatio: "1e-2000000000", memRatio: "999999.999999999999", policy: "usage",
 			target: "cpu=99999999999999999m,memory=-99999999999999999"},
 		{allocCPU: "4", allocMem: "8Gi", policy: "usage", target: "cpu=1e-2000000000m,memory=0"},
+		{allocCPU: "4", allocMem: "8Gi", capCPU: "4", capMem: "8Gi", policy: "usage", cpuRatio: "4", reqCPU: "10P", usedCPU: "1n", reqMem: "7Ei", usedMem: "-1"},
+		{allocCPU: "4", allocMem: "8Gi", capCPU: "4", capMem: "8Gi", policy: "usage", cpuRatio: "4", reqCPU: "8", usedCPU: "1e400", reqMem: "8Gi", usedMem: "1Gi"},
 	}
 	for _, s := range seeds {
 		f.Add(s.allocCPU, s.allocMem, s.capCPU, s.capMem, s.raw, s.applied, s.cpuRatio, s.memRatio, s.target, s.policy,
-			s.writer, s.update, uint64(3_000_000), uint64(0), uint64(500_000), uint64(200_000), uint64(180))
+			s.writer, s.update, uint64(3_000_000), uint64(0), uint64(500_000), uint64(200_000), uint64(180),
+			s.reqCPU, s.usedCPU, s.reqMem, s.usedMem)
 	}
 	f.Fuzz(func(t *testing.T, allocCPU, allocMem, capCPU, capMem, raw, applied, cpuRatio, memRatio, target, pol string,
-		writer uint8, update bool, cpuMax, memMax, cpuDefault, margin, maxAge uint64) {
+		writer uint8, update bool, cpuMax, memMax, cpuDefault, margin, maxAge uint64, reqCPU, usedCPU, reqMem, usedMem string) {
 		alloc := corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110"), "example.com/gpu": resource.MustParse("2")}
 		capacity := corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110"), "example.com/gpu": resource.MustParse("2")}
 		for _, e := range []struct {
@@ -121,6 +126,19 @@ func FuzzCompute(f *testing.F) {
 		if update {
 			in.Update, in.OldAllocatable = true, overlay(alloc, nil)
 		}
+		if reqCPU+usedCPU+reqMem+usedMem != "" {
+			u := &UsageSample{Requests: corev1.ResourceList{}, Usage: corev1.ResourceList{}, Timestamp: now.Add(-time.Second)}
+			for _, e := range []struct {
+				l    corev1.ResourceList
+				name corev1.ResourceName
+				s    string
+			}{{u.Requests, corev1.ResourceCPU, reqCPU}, {u.Usage, corev1.ResourceCPU, usedCPU}, {u.Requests, corev1.ResourceMemory, reqMem}, {u.Usage, corev1.ResourceMemory, usedMem}} {
+				if q, ok := fuzzQuantity(e.s); ok {
+					e.l[e.name] = q
+				}
+			}
+			in.Usage = u
+		}
 		before := cloneNode(in.Node)
 
 		res := Compute(in, s)
@@ -130,7 +148,7 @@ func FuzzCompute(f *testing.F) {
 		if !sameSnapshot(snapshot(before.Allocatable, before.Capacity), snapshot(in.Node.Allocatable, in.Node.Capacity)) {
 			t.Error("Compute changed its input")
 		}
-		again := Compute(Input{Node: cloneNode(before), Writer: in.Writer, Update: in.Update, OldAllocatable: in.OldAllocatable, Now: now}, s)
+		again := Compute(Input{Node: cloneNode(before), Writer: in.Writer, Update: in.Update, OldAllocatable: in.OldAllocatable, Usage: in.Usage, Now: now}, s)
 		if a, b := fingerprint(res), fingerprint(again); a != b {
 			t.Errorf("not deterministic:\n%s\n---\n%s", a, b)
 		}

@@ -260,3 +260,36 @@ func TestComputeWarnsOnHostileAnnotations(t *testing.T) {
 		}
 	}
 }
+
+// TestComputeNeverAddsAnEntry: records never add a resource to a list the write carries without
+// it (found by FuzzCompute: our own output coming back without capacity cpu got it back from the
+// raw record; inconsistent records gave a node allocatable cpu it had not reported).
+func TestComputeNeverAddsAnEntry(t *testing.T) {
+	tests := []struct {
+		name            string
+		ann             map[string]string
+		alloc, capacity corev1.ResourceList
+	}{
+		{name: "capacity without cpu, raw record with it",
+			ann:   map[string]string{names.RawAnnotation: `{"allocatable":{"cpu":"4"},"capacity":{"cpu":"4"}}`, names.AppliedAnnotation: `{"allocatable":{"cpu":"6000m"}}`},
+			alloc: list("cpu", "6", "pods", "110"), capacity: list("memory", "1Gi", "pods", "110")},
+		{name: "allocatable without cpu, raw record with it",
+			ann:   map[string]string{names.RawAnnotation: `{"allocatable":{"cpu":"4","memory":"1Gi"}}`, names.AppliedAnnotation: `{"allocatable":{"memory":"1Gi"}}`},
+			alloc: list("memory", "1Gi", "pods", "110"), capacity: list("memory", "1Gi", "pods", "110")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{Node: Node{Name: "n", Annotations: tt.ann, Allocatable: tt.alloc, Capacity: tt.capacity}, Writer: "kubernetes-admin", Now: now}
+			got := Compute(in, DefaultSettings())
+			if diff := cmp.Diff(canonicalList(tt.capacity), canonicalList(got.Capacity)); diff != "" {
+				t.Errorf("capacity (-want +got):\n%s", diff)
+			}
+			if _, ok := got.Allocatable[corev1.ResourceCPU]; ok != (tt.alloc.Cpu().Sign() > 0) {
+				t.Errorf("allocatable %v: cpu added", canonicalList(got.Allocatable))
+			}
+			if diff := cmp.Diff([]string(nil), invariants(in, DefaultSettings(), got)); diff != "" {
+				t.Errorf("invariants broken (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

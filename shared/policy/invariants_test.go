@@ -14,7 +14,7 @@ import (
 
 // invariants lists what res breaks of the promises Compute makes for any input, checked with
 // exact rational arithmetic rather than the policy's own integer code:
-//   - only cpu and memory change, and no resource appears or disappears;
+//   - only cpu and memory change, and no resource appears in a list or disappears from it;
 //   - a changed allocatable lies in [base, max ratio x base], where the base is the incoming
 //     value or the raw record (so it is never negative, and never zero unless the base is);
 //   - a changed capacity moves by exactly what allocatable moved from the same base;
@@ -66,9 +66,7 @@ func invariants(in Input, s Settings, res Result) []string {
 		if !hadA || outA.Cmp(inA) == 0 {
 			// Unchanged allocatable: capacity may still move back from our own output to the
 			// base's, which the capacity rule below checks.
-			if hadA {
-				checkCapacity(name, in, res, badf)
-			}
+			checkCapacity(name, in, res, badf)
 			continue
 		}
 		baseQ, ok := res.Raw.Allocatable[name]

@@ -144,13 +144,18 @@ func Compute(in Input, s Settings) Result {
 	computed := map[corev1.ResourceName]string{}
 	computedCap := map[corev1.ResourceName]string{}
 	for _, name := range Resources {
+		// Only entries the write carries change: records (which anyone who may edit the node's
+		// metadata can write) never add a resource to a list.
 		a, ok := base.Allocatable[name]
-		if !ok {
+		if _, carried := in.Node.Allocatable[name]; !ok || !carried {
 			continue
 		}
 		raw, err := amount(name, a)
 		var rawCap int64
 		c, hasCap := base.Capacity[name]
+		if _, carried := in.Node.Capacity[name]; !carried {
+			hasCap = false
+		}
 		if err == nil && hasCap {
 			rawCap, err = amount(name, c)
 		}
