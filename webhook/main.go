@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -50,6 +51,7 @@ func main() {
 		fmt.Println(version.Version)
 		return
 	}
+	applyMemoryLimit(o.logger(), os.LookupEnv, debug.SetMemoryLimit)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
@@ -199,6 +201,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, c *clients) error 
 	readyChecks["webhook"] = srv.StartedChecker()
 
 	errs := make(chan error, 4)
+	serving := make(chan struct{})
 	go func() {
 		// The server reads its certificate when it starts: a self-provisioned one must be there.
 		if tlsProvisioner != nil {
@@ -209,10 +212,12 @@ func serve(ctx context.Context, o *options, log *slog.Logger, c *clients) error 
 				return
 			}
 		}
+		close(serving)
 		errs <- wrap("webhook server", srv.Start(ctx))
 	}()
 	probes := http.NewServeMux()
-	probes.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
+	probes.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{
+		"ping": healthz.Ping, "webhook": livenessCheck(serving, srv.StartedChecker())}}))
 	probes.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: readyChecks}))
 	go func() { errs <- wrap("health probes", listen(ctx, o.probeAddr, probes)) }()
 	if o.metricsAddr != "0" {
