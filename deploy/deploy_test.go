@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -248,8 +249,22 @@ func TestDeploymentHardening(t *testing.T) {
 		if ps.ServiceAccountName != "overcommit-webhook" {
 			t.Errorf("serviceAccountName %q", ps.ServiceAccountName)
 		}
-		if ps.Affinity == nil || ps.Affinity.PodAntiAffinity == nil {
-			t.Error("no pod anti-affinity")
+		// Critical priority, admitted by the namespace's quota for that class (some clusters
+		// admit system-cluster-critical outside kube-system only under a covering quota).
+		if ps.PriorityClassName != "system-cluster-critical" {
+			t.Errorf("priorityClassName %q, want system-cluster-critical", ps.PriorityClassName)
+		}
+		coveringQuota(t, render(t, overlay, mode), d)
+		// Spread over zones and nodes, soft so that one node runs both replicas.
+		for _, key := range []string{"topology.kubernetes.io/zone", "kubernetes.io/hostname"} {
+			if !slices.ContainsFunc(ps.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+				sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+				return c.TopologyKey == key && c.MaxSkew == 1 && c.WhenUnsatisfiable == corev1.ScheduleAnyway &&
+					err == nil && !sel.Empty() && sel.Matches(labels.Set(d.Spec.Template.Labels)) &&
+					slices.Equal(c.MatchLabelKeys, []string{"pod-template-hash"})
+			}) {
+				t.Errorf("no soft spread (maxSkew 1, ScheduleAnyway, the pods' labels, per rollout) over %s in %+v", key, ps.TopologySpreadConstraints)
+			}
 		}
 		if ps.SecurityContext == nil || ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 			t.Error("pod seccomp profile is not RuntimeDefault")
@@ -282,13 +297,18 @@ func TestDeploymentHardening(t *testing.T) {
 				t.Errorf("no %s limit", r)
 			}
 		}
-		// GOMEMLIMIT follows the memory limit (hack/scale runs the webhook with it).
+		// MEMORY_LIMIT is the memory limit in bytes; the webhook sets the Go memory limit to 90%
+		// of it (webhook/memlimit.go; hack/scale runs the webhook with this environment). A
+		// GOMEMLIMIT equal to the limit would leave no headroom.
 		if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
-			return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+			return e.Name == "MEMORY_LIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
 				e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" &&
 				e.ValueFrom.ResourceFieldRef.ContainerName == c.Name && e.ValueFrom.ResourceFieldRef.Divisor.IsZero()
 		}) {
-			t.Errorf("no GOMEMLIMIT from the container's limits.memory (in bytes) in %+v", c.Env)
+			t.Errorf("no MEMORY_LIMIT from the container's limits.memory (in bytes) in %+v", c.Env)
+		}
+		if slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" }) {
+			t.Error("GOMEMLIMIT is set: it would override the 90% the webhook derives from MEMORY_LIMIT")
 		}
 		for probe, path := range map[*corev1.Probe]string{c.ReadinessProbe: "/readyz", c.LivenessProbe: "/healthz"} {
 			if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.String() != "probes" {
@@ -525,4 +545,149 @@ func TestRecordsValidation(t *testing.T) {
 			t.Errorf("binding (-generated +rendered):\n%s", diff)
 		}
 	})
+}
+
+// coveringQuota checks that the rendered objects hold a ResourceQuota in the Deployment's
+// namespace whose PriorityClass scope covers the Deployment's class, with room for the replicas,
+// a surge pod and as many terminating during a rollout.
+func coveringQuota(t *testing.T, objs []runtime.Object, d *appsv1.Deployment) {
+	t.Helper()
+	class := d.Spec.Template.Spec.PriorityClassName
+	for _, q := range find[*corev1.ResourceQuota](objs) {
+		if q.Namespace != d.Namespace || q.Spec.ScopeSelector == nil {
+			continue
+		}
+		covers := slices.ContainsFunc(q.Spec.ScopeSelector.MatchExpressions, func(e corev1.ScopedResourceSelectorRequirement) bool {
+			return e.ScopeName == corev1.ResourceQuotaScopePriorityClass && e.Operator == corev1.ScopeSelectorOpIn && slices.Contains(e.Values, class)
+		})
+		if !covers {
+			continue
+		}
+		surge := 1
+		if ru := d.Spec.Strategy.RollingUpdate; ru != nil && ru.MaxSurge != nil {
+			surge = ru.MaxSurge.IntValue()
+		}
+		pods, ok := q.Spec.Hard[corev1.ResourcePods]
+		if want := int64(2 * (int(*d.Spec.Replicas) + surge)); !ok || pods.Value() < want {
+			t.Errorf("ResourceQuota %s allows %v pods of class %s, want at least %d", q.Name, pods.String(), class, want)
+		}
+		return
+	}
+	t.Errorf("no ResourceQuota in %s with a PriorityClass scope covering %s", d.Namespace, class)
+}
+
+// TestCABundlePolicy: the self-signed overlay, whose ServiceAccount may patch its
+// MutatingWebhookConfiguration, ships a ValidatingAdmissionPolicy (Fail, Deny) that matches
+// exactly that ServiceAccount's updates of exactly that configuration and compares every field
+// of every webhook but the caBundle: a field the admissionregistration/v1 API gains fails this
+// test until the policy compares it too. The cert-manager overlay grants no such patch and ships
+// no policy. (test/e2e's TestCABundlePolicy shows the apiserver enforcing it.)
+func TestCABundlePolicy(t *testing.T) {
+	each(t, false, func(t *testing.T, overlay, mode string) {
+		objs := render(t, overlay, mode)
+		vaps := find[*admissionregistrationv1.ValidatingAdmissionPolicy](objs)
+		var policy *admissionregistrationv1.ValidatingAdmissionPolicy
+		for _, v := range vaps {
+			if v.Name == "overcommit-webhook-cabundle-only" {
+				policy = v
+			}
+		}
+		patchesMWC := false
+		for _, r := range find[*rbacv1.ClusterRole](objs) {
+			for _, rule := range r.Rules {
+				if slices.Contains(rule.Resources, "mutatingwebhookconfigurations") && slices.ContainsFunc(rule.Verbs, func(v string) bool { return v != "get" && v != "list" && v != "watch" }) {
+					patchesMWC = true
+				}
+			}
+		}
+		if overlay != OverlaySelfSigned {
+			if policy != nil || patchesMWC {
+				t.Errorf("overlay %s: caBundle policy %v, write access to the configuration %v; want neither", overlay, policy != nil, patchesMWC)
+			}
+			return
+		}
+		if policy == nil {
+			t.Fatal("no ValidatingAdmissionPolicy overcommit-webhook-cabundle-only")
+		}
+		if !patchesMWC {
+			t.Error("the overlay no longer lets the webhook patch its configuration: is the policy still needed?")
+		}
+		spec := policy.Spec
+		if spec.FailurePolicy == nil || *spec.FailurePolicy != admissionregistrationv1.Fail {
+			t.Errorf("failurePolicy %v, want Fail", spec.FailurePolicy)
+		}
+		// Exactly the Deployment's ServiceAccount, as it renders (namespace included).
+		d := find[*appsv1.Deployment](objs)[0]
+		user := "system:serviceaccount:" + d.Namespace + ":" + d.Spec.Template.Spec.ServiceAccountName
+		if diff := cmp.Diff([]admissionregistrationv1.MatchCondition{{Name: "webhook-service-account",
+			Expression: "request.userInfo.username == '" + user + "'"}}, spec.MatchConditions); diff != "" {
+			t.Errorf("matchConditions (-want +got):\n%s", diff)
+		}
+		if spec.MatchConstraints == nil || len(spec.MatchConstraints.ResourceRules) != 1 {
+			t.Fatalf("matchConstraints %+v, want one rule", spec.MatchConstraints)
+		}
+		rule := spec.MatchConstraints.ResourceRules[0]
+		if diff := cmp.Diff([]string{names.WebhookConfigurationName}, rule.ResourceNames); diff != "" {
+			t.Errorf("resourceNames (-want +got):\n%s", diff)
+		}
+		if !slices.Equal(rule.Resources, []string{"mutatingwebhookconfigurations"}) || !slices.Equal(rule.APIGroups, []string{"admissionregistration.k8s.io"}) ||
+			!slices.Contains(rule.Operations, admissionregistrationv1.Update) {
+			t.Errorf("rule %+v does not match UPDATEs of mutatingwebhookconfigurations", rule)
+		}
+		var all strings.Builder
+		for _, v := range spec.Validations {
+			all.WriteString(strings.Join(strings.Fields(v.Expression), " ") + "\n")
+		}
+		exprs := all.String()
+		// Every field of a webhook but name (compared as the list of names) and clientConfig
+		// (compared field by field, caBundle excepted).
+		for _, f := range jsonFields(reflect.TypeFor[admissionregistrationv1.MutatingWebhook]()) {
+			if f == "name" || f == "clientConfig" {
+				continue
+			}
+			if want := "w.?" + f + " == o.?" + f; !strings.Contains(exprs, want) {
+				t.Errorf("the policy does not compare webhooks' %s (%q)", f, want)
+			}
+		}
+		for _, f := range jsonFields(reflect.TypeFor[admissionregistrationv1.WebhookClientConfig]()) {
+			if f == "caBundle" {
+				continue
+			}
+			if want := "w.clientConfig.?" + f + " == o.clientConfig.?" + f; !strings.Contains(exprs, want) {
+				t.Errorf("the policy does not compare clientConfig.%s (%q)", f, want)
+			}
+		}
+		for _, want := range []string{"variables.webhooks.map(w, w.name) == variables.oldWebhooks.map(w, w.name)",
+			"object.metadata.?labels == oldObject.metadata.?labels", "object.metadata.?annotations == oldObject.metadata.?annotations",
+			"object.metadata.?ownerReferences == oldObject.metadata.?ownerReferences", "object.metadata.?finalizers == oldObject.metadata.?finalizers"} {
+			if !strings.Contains(exprs, want) {
+				t.Errorf("the policy lacks %q", want)
+			}
+		}
+		if strings.Contains(exprs, "caBundle") {
+			t.Error("the policy compares the caBundle, the one field the webhook must change")
+		}
+		bound := false
+		for _, b := range find[*admissionregistrationv1.ValidatingAdmissionPolicyBinding](objs) {
+			if b.Spec.PolicyName == policy.Name {
+				bound = slices.Equal(b.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}) &&
+					b.Spec.MatchResources == nil && b.Spec.ParamRef == nil
+			}
+		}
+		if !bound {
+			t.Error("no binding of the policy with validationActions [Deny] over all it matches")
+		}
+	})
+}
+
+// jsonFields lists the JSON names of a struct's fields.
+func jsonFields(typ reflect.Type) []string {
+	var out []string
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
 }

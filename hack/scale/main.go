@@ -88,8 +88,9 @@ func run(ctx context.Context, o options) error {
 	}
 	defer unlock()
 	webhookArgs := []string{"--log-level=warn"}
-	// The environment the Deployment gives the webhook (GOMEMLIMIT from its memory limit), so the
-	// memory figure is what a deployed replica shows.
+	// The environment the Deployment gives the webhook (MEMORY_LIMIT from its memory limit, of
+	// which the webhook takes 90% as its Go memory limit), so the memory figure is what a
+	// deployed replica shows.
 	env, err := deploymentEnv()
 	if err != nil {
 		return err
