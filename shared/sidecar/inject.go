@@ -115,7 +115,7 @@ func InjectRequested(pod *corev1.Pod, lookup func(name string) (*Template, error
 // (see Plan for the rules). On any conflict it returns the errors of every template and leaves
 // the pod unchanged.
 func Inject(pod *corev1.Pod, templates []*Template) (*Result, error) {
-	plan, err := NewPlan(ViewOf(pod), templates)
+	plan, err := NewPlan(context.Background(), ViewOf(pod), templates)
 	if err != nil {
 		return nil, err
 	}

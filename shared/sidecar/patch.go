@@ -1,7 +1,9 @@
 package sidecar
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -12,8 +14,9 @@ import (
 // Patch writes the plan as a JSON patch (RFC 6902) against the pod the view was read from; nil
 // when nothing is injected. It only adds: init containers are inserted at their index, the rest
 // is appended, and a list or map the pod lacks is added whole. Nothing the pod already has is
-// rewritten, so fields this build's API types do not know survive as sent.
-func (pl *Plan) Patch() ([]byte, error) {
+// rewritten, so fields this build's API types do not know survive as sent. The patch grows with
+// the pod (operations for each of its containers), so writing it stops when ctx is done.
+func (pl *Plan) Patch(ctx context.Context) ([]byte, error) {
 	if !pl.Changed() {
 		return nil, nil
 	}
@@ -34,6 +37,9 @@ func (pl *Plan) Patch() ([]byte, error) {
 		}
 	}
 	for ci := range pl.env {
+		if ci%checkEvery == 0 && ctx.Err() != nil {
+			return nil, fmt.Errorf("writing the patch: %w", context.Cause(ctx))
+		}
 		prefix := "/spec/containers/" + strconv.Itoa(ci)
 		appendAll(&w, prefix+"/env", len(v.Containers[ci].Env), pl.env[ci])
 		appendAll(&w, prefix+"/volumeMounts", len(v.Containers[ci].Mounts), pl.mounts[ci])
@@ -52,12 +58,32 @@ func (pl *Plan) Patch() ([]byte, error) {
 	} else {
 		w.add("/metadata/annotations/"+jsonappend.PointerToken(names.SidecarStatusAnnotation), pl.status)
 	}
-	if w.err != nil {
+	if len(w.buf) > MaxPatchBytes {
+		w.err = ErrPatchTooLarge
+	}
+	switch {
+	case errors.Is(w.err, ErrPatchTooLarge):
+		return nil, fmt.Errorf("%w (the pod has %d containers)", w.err, len(v.Containers))
+	case w.err != nil:
 		return nil, fmt.Errorf("encoding the patch: %w", w.err)
 	}
 	w.buf[len(w.buf)-1] = ']' // the last operation's comma
 	return w.buf, nil
 }
+
+// MaxPatchBytes bounds the patch. The patch grows with the pod (env and mounts for each of its
+// containers), and a review can carry a pod of 3 MiB that the apiserver has not validated yet:
+// 60,000 empty containers cost 250 MB of allocations and a 24 MB answer before this bound. The
+// patch for a pod of 1,000 containers and the two usual templates is 0.3 MiB; 4 MiB leaves room
+// for ten times that and for large templates, and keeps a review's memory to a few times it.
+const MaxPatchBytes = 4 << 20
+
+// ErrPatchTooLarge is a patch over MaxPatchBytes.
+var ErrPatchTooLarge = fmt.Errorf("the injection's patch would exceed %d bytes", MaxPatchBytes)
+
+// checkEvery is how many containers Patch writes between looks at its context: often enough to
+// stop within a millisecond, rarely enough to cost nothing.
+const checkEvery = 256
 
 type patchWriter struct {
 	buf []byte
@@ -67,6 +93,10 @@ type patchWriter struct {
 // add writes one add operation and a comma.
 func (w *patchWriter) add(path string, value any) {
 	if w.err != nil {
+		return
+	}
+	if len(w.buf) > MaxPatchBytes {
+		w.err = ErrPatchTooLarge
 		return
 	}
 	raw, err := json.Marshal(value)

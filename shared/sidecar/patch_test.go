@@ -101,14 +101,14 @@ containers: [{name: second-proxy, image: proxy}]
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan, err := NewPlan(ViewOf(tt.pod), tt.templates)
+			plan, err := NewPlan(t.Context(), ViewOf(tt.pod), tt.templates)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !plan.Changed() {
 				t.Fatal("nothing injected: the case proves nothing")
 			}
-			patch, err := plan.Patch()
+			patch, err := plan.Patch(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,8 +46,12 @@ type Plan struct {
 
 // NewPlan plans the injection of the templates, in order, into the pod the view was read from.
 // On any conflict it returns the errors of every template: a pod gets all the templates it
-// asked for or none.
-func NewPlan(v *PodView, templates []*Template) (*Plan, error) {
+// asked for or none. Its work grows with the pod (every template visits every container), so it
+// stops when ctx is done.
+func NewPlan(ctx context.Context, v *PodView, templates []*Template) (*Plan, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("planning the injection: %w", context.Cause(ctx))
+	}
 	status, err := parseStatus(v.Status)
 	if err != nil {
 		return nil, err
@@ -81,6 +86,9 @@ func NewPlan(v *PodView, templates []*Template) (*Plan, error) {
 	var records []Injected
 	thisPass := map[string]string{} // container or volume key -> template injecting it now
 	for _, t := range templates {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("planning the injection: %w", context.Cause(ctx))
+		}
 		if rec := status.find(t.Name); rec != nil && v.stillPresent(rec) {
 			pl.Present = append(pl.Present, t.Name)
 			continue

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
@@ -203,5 +204,46 @@ func TestQuoteNames(t *testing.T) {
 		if diff := cmp.Diff(tc.want, QuoteNames(tc.names)); diff != "" {
 			t.Errorf("QuoteNames(%q) (-want +got):\n%s", tc.names, diff)
 		}
+	}
+}
+
+// doneAfter is a context that reports itself done after n looks at Err: it stops work in the
+// middle, as a review the apiserver abandons does.
+type doneAfter struct {
+	context.Context
+	n int
+}
+
+func (c *doneAfter) Err() error {
+	if c.n <= 0 {
+		return context.Canceled
+	}
+	c.n--
+	return nil
+}
+
+func TestPlanAndPatchHonorContext(t *testing.T) {
+	a := mustParse(t, "a", "containers: [{name: a, image: a}]\nenv: [{name: A, value: a}]")
+	b := mustParse(t, "b", "containers: [{name: b, image: b}]")
+	pod := appPod()
+	for i := range 1000 {
+		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Env: []corev1.EnvVar{{Name: "X"}}})
+	}
+	view := ViewOf(pod)
+
+	// Done after the first template: the second is not planned.
+	if _, err := NewPlan(&doneAfter{Context: t.Context(), n: 2}, view, []*Template{a, b}); !errors.Is(err, context.Canceled) {
+		t.Errorf("NewPlan: err = %v, want context.Canceled", err)
+	}
+	plan, err := NewPlan(t.Context(), view, []*Template{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Done while writing the env of the pod's 1,001 containers.
+	if _, err := plan.Patch(&doneAfter{Context: t.Context(), n: 2}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Patch: err = %v, want context.Canceled", err)
+	}
+	if _, err := plan.Patch(t.Context()); err != nil {
+		t.Errorf("Patch: %v", err)
 	}
 }

@@ -97,12 +97,10 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 	if err != nil {
 		return h.deny(req, reason(err), fmt.Sprintf("pod %s not admitted: sidecar injection failed: %s", id.in(ns), flatten(err)))
 	}
-	// The apiserver gives up on a review after the webhook's timeout; planning one it has
-	// abandoned is wasted CPU, shared with the node webhook.
-	if err := ctx.Err(); err != nil {
-		return h.deny(req, reason(err), fmt.Sprintf("pod %s not admitted: review abandoned: %v", id.in(ns), context.Cause(ctx)))
-	}
-	plan, err := sidecar.NewPlan(view, templates)
+	// The apiserver gives up on a review after the webhook's timeout: lookups, plan and patch
+	// stop when it does, rather than spend CPU (shared with the node webhook) on an answer
+	// nobody reads.
+	plan, err := sidecar.NewPlan(ctx, view, templates)
 	if err != nil {
 		return h.deny(req, reason(err), fmt.Sprintf("pod %s not admitted: sidecar injection failed: %s", id.in(ns), flatten(err)))
 	}
@@ -117,9 +115,16 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 		}
 		return admission.Allowed(warnings...)
 	}
-	patch, err := plan.Patch()
+	patch, err := plan.Patch(ctx)
 	if err != nil {
-		return h.deny(req, "patch", fmt.Sprintf("pod %s not admitted: %v", id.in(ns), err))
+		why := "patch"
+		switch {
+		case reason(err) == "abandoned":
+			why = "abandoned"
+		case errors.Is(err, sidecar.ErrPatchTooLarge):
+			why = "too_large"
+		}
+		return h.deny(req, why, fmt.Sprintf("pod %s not admitted: %v", id.in(ns), err))
 	}
 	if !req.IsDryRun() {
 		for _, t := range plan.Injected {

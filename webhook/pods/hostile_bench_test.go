@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/overcommit-dev/overcommit/webhook/admission"
 )
 
@@ -65,6 +67,36 @@ func BenchmarkInjectHostile(b *testing.B) {
 					b.Fatalf("HTTP %d: %.300s", rec.Code, rec.Body.String())
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkInjectLargePod is one review of a pod with many containers asking for both fixture
+// templates, which add env and mounts to every container. 1,000 containers are injected;
+// 60,000 (a 2 MB pod) would need a patch over sidecar.MaxPatchBytes and are denied.
+func BenchmarkInjectLargePod(b *testing.B) {
+	for _, n := range []int{1000, 60000} {
+		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
+			f := newFixture(b)
+			p := pod("logs,mesh")
+			for i := range n {
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i)})
+			}
+			body := review(b, encode(b, p), "shop", false)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			var out int
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/mutate-pod", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				f.wh.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("HTTP %d: %.300s", rec.Code, rec.Body.String())
+				}
+				out = rec.Body.Len()
+			}
+			b.ReportMetric(float64(out), "response-bytes")
 		})
 	}
 }

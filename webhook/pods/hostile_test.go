@@ -75,6 +75,12 @@ func TestHandlerDenialMessages(t *testing.T) {
 		{name: "huge generateName", pod: pod(namesList("u", 2), func(p *corev1.Pod) { p.Name, p.GenerateName = "", strings.Repeat("g", 1<<20) }),
 			reason: "unknown_template",
 			want:   "overcommit: pod shop/" + strings.Repeat("g", 250) + `…* not admitted: sidecar injection failed: no such sidecar template "u0"; also no such sidecar template: "u1"`},
+		{name: "patch too large", pod: pod("logs,mesh", func(p *corev1.Pod) {
+			for i := range 40000 {
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i)})
+			}
+		}), reason: "too_large",
+			want: prefix + "the injection's patch would exceed 4194304 bytes (the pod has 40001 containers)"},
 		{name: "status annotation too long", pod: pod("logs", func(p *corev1.Pod) {
 			p.Annotations[names.SidecarStatusAnnotation] = `{"templates":[` + strings.Repeat(`{"name":"x"},`, 30000) + `{"name":"y"}]}`
 		}), reason: "invalid_pod",

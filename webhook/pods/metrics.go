@@ -18,7 +18,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"template"}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "overcommit_sidecar_denials_total",
-			Help: "Pods denied by the pod webhook, by reason (invalid_annotation, unknown_template, invalid_template, conflict, not_ready, invalid_pod, decode, patch, abandoned).",
+			Help: "Pods denied by the pod webhook, by reason (invalid_annotation, unknown_template, invalid_template, conflict, not_ready, invalid_pod, decode, patch, too_large, abandoned).",
 		}, []string{"reason"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "overcommit_sidecar_skips_total",
