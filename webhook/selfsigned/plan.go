@@ -85,6 +85,12 @@ func plan(data map[string][]byte, p policy) (map[string][]byte, []string, error)
 	// once would drop it from the caBundle while the other replicas still serve certificates it
 	// signed. It is rotated out the staged way instead.
 	early := errors.Is(err, errNotYetValid)
+	if early {
+		if _, pairErr := tls.X509KeyPair(out[KeyCert], out[KeyKey]); pairErr != nil {
+			// No replica serves anything from this CA: nothing to keep trusted.
+			early, err = false, fmt.Errorf("%w, and no serving pair: %w", err, pairErr)
+		}
+	}
 	if err != nil && !early {
 		// Nothing to rotate from: start over. Replicas serving a certificate from an unusable
 		// CA are not trusted anyway.

@@ -58,13 +58,15 @@ func verifyAt(bundle, servingPEM []byte, now time.Time) error {
 
 func TestPlanBootstrap(t *testing.T) {
 	for name, data := range map[string]map[string][]byte{
-		"nil":         nil,
-		"empty":       {},
-		"garbage CA":  {KeyCACert: []byte("nope"), KeyCAKey: []byte("nope"), KeyCert: []byte("x")},
-		"CA no key":   {KeyCACert: mustCA(t, t0, 10*year).CertPEM},
-		"expired CA":  caData(t, mustCA(t, t0.Add(-11*year), 10*year)),
-		"not a CA":    notACA(t),
-		"foreign key": {KeyCACert: mustCA(t, t0, 10*year).CertPEM, KeyCAKey: must(mustCA(t, t0, 10*year).KeyPEM())},
+		"nil":        nil,
+		"empty":      {},
+		"garbage CA": {KeyCACert: []byte("nope"), KeyCAKey: []byte("nope"), KeyCert: []byte("x")},
+		"CA no key":  {KeyCACert: mustCA(t, t0, 10*year).CertPEM},
+		"expired CA": caData(t, mustCA(t, t0.Add(-11*year), 10*year)),
+		"not a CA":   notACA(t),
+		// Not valid yet by this clock, and nothing is served from it: no trust to keep.
+		"future CA without serving pair": caData(t, mustCA(t, t0.Add(3*time.Hour), 10*year)),
+		"foreign key":                    {KeyCACert: mustCA(t, t0, 10*year).CertPEM, KeyCAKey: must(mustCA(t, t0, 10*year).KeyPEM())},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, reasons := mustPlan(t, data, testPolicy(t0))
