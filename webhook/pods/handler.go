@@ -111,7 +111,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 	}
 	if !plan.Changed() {
 		if h.Log.Enabled(ctx, slog.LevelDebug) {
-			h.Log.Debug("nothing to inject", "pod", id.in(ns), "present", plan.Present, "skipped", len(plan.Skipped), "uid", req.UID)
+			h.Log.Debug("nothing to inject", "pod", id.in(ns), "present", plan.Present, "skipped", len(plan.Skipped), "uid", clip(string(req.UID)))
 		}
 		return admission.Allowed(warnings...)
 	}
@@ -132,7 +132,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 		}
 	}
 	h.Log.Info("sidecars injected", "pod", id.in(ns), "templates", plan.Injected, "present", plan.Present,
-		"dryRun", req.IsDryRun(), "uid", req.UID)
+		"dryRun", req.IsDryRun(), "uid", clip(string(req.UID)))
 	return admission.Patched(patch, warnings...)
 }
 
