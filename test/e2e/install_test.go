@@ -498,6 +498,8 @@ func TestSelfSignedBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The overlay's policy too: the webhooks bootstrap with it in force (cabundle_test.go).
+	installCABundlePolicy(t, clientFor(t, kc))
 	other := freePorts(t, 1)[0]
 	a := startWebhook(t, "webhook-a", kc, port)
 	b := startWebhook(t, "webhook-b", kc, other)
