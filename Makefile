@@ -12,6 +12,8 @@ GO ?= go
 
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT := $(BIN)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 
 # Short fuzzing in `make test`: long enough to exercise the decoders, short enough for CI.
 FUZZTIME ?= 10s
@@ -25,7 +27,7 @@ build: ## Build bin/overcommit-webhook and bin/kubectl-overcommit.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-overcommit ./plugin
 	install -m 0755 plugin/kubectl_complete-overcommit $(BIN)/kubectl_complete-overcommit
 
-test: lint test-unit test-fuzz test-e2e test-krew ## Everything CI runs.
+test: lint test-unit test-fuzz test-e2e test-krew test-image ## Everything CI runs.
 
 test-unit: ## Unit and handler tests.
 	$(GO) test -race -count=1 ./...
@@ -39,13 +41,17 @@ test-fuzz: ## Brief fuzzing of the review decoder, the JSON scanner and the temp
 test-e2e: build tools ## End-to-end tests against a local control plane (real kube-apiserver).
 	$(GO) test -tags e2e -count=1 -timeout 25m ./test/e2e/... -args -bin-dir=$(BIN)
 
-lint: $(STATICCHECK) ## gofmt, go vet, staticcheck.
+lint: $(STATICCHECK) $(ACTIONLINT) ## gofmt, go vet, staticcheck, actionlint (the CI and release workflows).
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags e2e ./...
 	$(STATICCHECK) -tags e2e ./...
+	$(ACTIONLINT) -no-color
 
 $(STATICCHECK):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(ACTIONLINT):
+	GOBIN=$(dir $@) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 tools: ## Build and cache the local control plane binaries in bin/ (once per version).
 	hack/build-tools.sh
@@ -74,19 +80,33 @@ KREW_BASE_URL ?= https://github.com/overcommit-dev/overcommit/releases/download/
 KREW_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 DIST := $(CURDIR)/dist
 
-.PHONY: image krew test-krew
+.PHONY: image test-image push-image krew test-krew
 
-image: ## Build the webhook image $(IMAGE) with docker or podman (whichever engine runs).
-	@engine=; \
-	if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then engine=docker; \
-	elif command -v podman >/dev/null 2>&1 && podman info >/dev/null 2>&1; then engine=podman; fi; \
-	if [[ -z $$engine ]]; then \
-		echo "make image: no running container engine (docker or podman) here; build the Dockerfile where one runs:"; \
-		echo "  docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) ."; \
-		exit 2; \
-	fi; \
-	echo "$$engine build --build-arg VERSION=$(VERSION) -t $(IMAGE) ."; \
-	$$engine build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+# The webhook image, built with no container engine (hack/image): static binaries, no base image,
+# uid 65532, an OCI layout in dist/image and its digest in dist/image.digest. IMAGE_DIGEST, when
+# set (the release sets it from dist/image.digest), is compiled into the plugin, whose `install`
+# then references the image by digest.
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_DIGEST ?=
+PLUGIN_LDFLAGS := $(LDFLAGS)$(if $(IMAGE_DIGEST), -X github.com/overcommit-dev/overcommit/shared/version.ImageDigest=$(IMAGE_DIGEST))
+
+image: ## Build the webhook image for IMAGE_PLATFORMS into dist/image (OCI layout; no Docker needed).
+	rm -rf $(DIST)/image-bin
+	for p in $(IMAGE_PLATFORMS); do \
+		os=$${p%/*} arch=$${p#*/}; \
+		echo "overcommit-webhook $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' \
+			-o $(DIST)/image-bin/$${os}_$${arch}/overcommit-webhook ./webhook; \
+	done
+	$(GO) run ./hack/image -bin-dir $(DIST)/image-bin -out $(DIST)/image -digest-file $(DIST)/image.digest -version '$(VERSION)' \
+		-platforms "$$(tr ' ' , <<<'$(strip $(IMAGE_PLATFORMS))')" -mtime "$$(git log -1 --format=%ct 2>/dev/null || echo 0)"
+
+test-image: image ## Inspect dist/image: architectures, static binaries, entrypoint, non-root user, nothing else in it.
+	$(GO) test -tags e2e -count=1 ./hack/image -args -image-dir=$(DIST)/image
+
+push-image: image ## Push dist/image to $(IMAGE) and print the reference by digest.
+	$(GO) run ./hack/image -bin-dir $(DIST)/image-bin -out $(DIST)/image -version '$(VERSION)' \
+		-platforms "$$(tr ' ' , <<<'$(strip $(IMAGE_PLATFORMS))')" -mtime "$$(git log -1 --format=%ct 2>/dev/null || echo 0)" -push '$(IMAGE)'
 
 krew: ## Build dist/kubectl-overcommit_<os>_<arch>.tar.gz for KREW_PLATFORMS and render dist/overcommit.yaml.
 	rm -rf $(DIST)/bin
@@ -94,7 +114,7 @@ krew: ## Build dist/kubectl-overcommit_<os>_<arch>.tar.gz for KREW_PLATFORMS and
 		os=$${p%/*} arch=$${p#*/} ext=; \
 		if [[ $$os == windows ]]; then ext=.exe; fi; \
 		echo "kubectl-overcommit $$os/$$arch"; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS) -s -w' \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(PLUGIN_LDFLAGS) -s -w' \
 			-o $(DIST)/bin/$${os}_$${arch}/kubectl-overcommit$$ext ./plugin; \
 	done
 	$(GO) run ./hack/krew -version '$(KREW_VERSION)' -base-url '$(KREW_BASE_URL)' -bin-dir $(DIST)/bin -out $(DIST) \

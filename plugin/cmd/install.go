@@ -76,12 +76,22 @@ Without --image, a release of the plugin installs the webhook image of the same 
 // the manifests' image.
 var releaseTag = regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
 
-// Complete picks the image of this release when none is given.
+// Complete picks the image of this release when none is given: by digest when the release
+// recorded one, so what runs is exactly what was built and tested, whatever the tag points at later.
 func (o *InstallOptions) Complete(_ *cobra.Command, _ []string) error {
-	if o.image == "" && releaseTag.MatchString(version.Version) {
-		o.image = deploy.Image + ":" + version.Version
-	}
+	o.image = releaseImage(o.image, version.Version, version.ImageDigest)
 	return nil
+}
+
+func releaseImage(image, release, digest string) string {
+	if image != "" || !releaseTag.MatchString(release) {
+		return image
+	}
+	image = deploy.Image + ":" + release
+	if digest != "" {
+		image += "@" + digest
+	}
+	return image
 }
 
 // Validate checks the overlay and the mode; the image is checked when rendering.

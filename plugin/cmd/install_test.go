@@ -129,6 +129,12 @@ func TestInstallReleaseImage(t *testing.T) {
 	if err != nil || !strings.Contains(out, "image: "+deploy.Image+":v1.4.0\n") {
 		t.Errorf("a release does not install its own image: %v", err)
 	}
+	defer func(d string) { version.ImageDigest = d }(version.ImageDigest)
+	version.ImageDigest = "sha256:" + strings.Repeat("ab", 32)
+	out, _, err = run(t, fixture(testcluster.Options{}), "install", "--mode", "webhook")
+	if want := "image: " + deploy.Image + ":v1.4.0@" + version.ImageDigest + "\n"; err != nil || !strings.Contains(out, want) {
+		t.Errorf("a release with a recorded digest does not install its image by digest (want %q): %v", want, err)
+	}
 	version.Version = "0123abc-dirty"
 	out, _, err = run(t, fixture(testcluster.Options{}), "install", "--mode", "policy")
 	if err != nil || strings.Contains(out, "0123abc") {
