@@ -89,8 +89,9 @@ func Policy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 				}}},
 			},
 			MatchConditions: []admissionregistrationv1.MatchCondition{
-				// Said again, in case a rule for a subresource is ever added above.
-				{Name: "main-resource", Expression: `request.subResource == ""`},
+				// Said again, in case a rule for a subresource is ever added above. The
+				// request of the resource itself has no subResource key at all.
+				{Name: "main-resource", Expression: `!has(request.subResource) || request.subResource == ""`},
 				// Most node writes carry no record at all: skip them at once.
 				{Name: "carries-records", Expression: carries("object", guarded) + " || " + carries("oldObject", guarded)},
 			},
