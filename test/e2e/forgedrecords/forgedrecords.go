@@ -116,7 +116,9 @@ func Run(t *testing.T, e Env) {
 		write   func() error
 	}{
 		{"the issue's attack: a raw record of 1,000,000 cores next to the applied record as stored", recordsvalidation.RecordsMessage,
-			func() error { return patch(forger, types.MergePatchType, mergeAnn(map[string]any{names.RawAnnotation: forgedRaw})) }},
+			func() error {
+				return patch(forger, types.MergePatchType, mergeAnn(map[string]any{names.RawAnnotation: forgedRaw}))
+			}},
 		{"an applied record that no longer matches the stored allocatable", recordsvalidation.RecordsMessage,
 			func() error {
 				return patch(forger, types.MergePatchType, mergeAnn(map[string]any{names.AppliedAnnotation: `{"allocatable":{"cpu":"1m"}}`}))
@@ -130,14 +132,18 @@ func Run(t *testing.T, e Env) {
 				return patch(forger, types.MergePatchType, mergeAnn(map[string]any{names.RawAnnotation: nil, names.AppliedAnnotation: nil}))
 			}},
 		{"the raw record removed", recordsvalidation.RecordsMessage,
-			func() error { return patch(forger, types.MergePatchType, mergeAnn(map[string]any{names.RawAnnotation: nil})) }},
+			func() error {
+				return patch(forger, types.MergePatchType, mergeAnn(map[string]any{names.RawAnnotation: nil}))
+			}},
 		{"a JSON patch replacing the raw record", recordsvalidation.RecordsMessage,
 			func() error {
 				b, _ := json.Marshal([]map[string]any{{"op": "replace", "path": "/metadata/annotations/" + escape(names.RawAnnotation), "value": forgedRaw}})
 				return patch(forger, types.JSONPatchType, b)
 			}},
 		{"a PUT of the node with a forged raw record", recordsvalidation.RecordsMessage,
-			func() error { return put(forger, func(n *corev1.Node) { n.Annotations[names.RawAnnotation] = forgedRaw }) }},
+			func() error {
+				return put(forger, func(n *corev1.Node) { n.Annotations[names.RawAnnotation] = forgedRaw })
+			}},
 		{"a forged raw record hidden in a legitimate edit", recordsvalidation.RecordsMessage,
 			func() error {
 				return patch(forger, types.MergePatchType, []byte(fmt.Sprintf(`{"metadata":{"labels":{"example.com/team":"a"},"annotations":{%q:%q}}}`, names.RawAnnotation, forgedRaw)))
@@ -147,7 +153,9 @@ func Run(t *testing.T, e Env) {
 				return patch(forger, types.MergePatchType, mergeAnn(map[string]any{names.UsageTargetAnnotation: "cpu=1000000000m,memory=0"}))
 			}},
 		{"even an admin's forged raw record", recordsvalidation.RecordsMessage,
-			func() error { return patch(admin, types.MergePatchType, mergeAnn(map[string]any{names.RawAnnotation: forgedRaw})) }},
+			func() error {
+				return patch(admin, types.MergePatchType, mergeAnn(map[string]any{names.RawAnnotation: forgedRaw}))
+			}},
 	}
 	for _, tc := range refused {
 		err := tc.write()
