@@ -66,6 +66,9 @@ func run(m *testing.M) int {
 			Args: []string{"--log-level=debug", "--metrics-refresh-interval=5s"},
 			// The ServiceAccount and RBAC of deploy/, not an admin.
 			Kubeconfig: webhookKubeconfig,
+			// The apiserver authenticates to the webhook with a client certificate, so every
+			// review of the suite goes through it (clientauth_test.go).
+			ClientAuth: true,
 		},
 	})
 	if err != nil {
