@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -136,31 +137,28 @@ func sidecarsReport(ctx context.Context, c kubernetes.Interface, namespace strin
 		}
 		byName[cm.Name] = s
 	}
-	// One paginated LIST of all pods from the apiserver's cache; only annotations are read.
-	opts := metav1.ListOptions{ResourceVersion: "0", Limit: kube.PageSize}
-	for {
-		pods, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+	// The pods that record each template, from the same paginated listing the savings report
+	// uses (pages of kube.PodPageSize, restarted if its continue token expires).
+	uses := map[string]int{}
+	err = kube.EachPod(ctx, c, "", func(p *corev1.Pod) {
+		st, err := sidecar.ReadStatus(p.Annotations)
 		if err != nil {
-			return nil, fmt.Errorf("listing pods: %w", err)
+			return // not ours to judge here; the webhook denies such pods
 		}
-		for i := range pods.Items {
-			st, err := sidecar.ReadStatus(pods.Items[i].Annotations)
-			if err != nil {
-				continue // not ours to judge here; the webhook denies such pods
-			}
-			for _, rec := range st.Templates {
-				s, ok := byName[rec.Name]
-				if !ok {
-					s = &TemplateSummary{Name: rec.Name, Status: TemplateMissing, Error: "no ConfigMap labelled " + names.SidecarTemplateLabel + " of this name"}
-					byName[rec.Name] = s
-				}
-				s.Pods++
-			}
+		for _, rec := range st.Templates {
+			uses[rec.Name]++
 		}
-		if pods.Continue == "" {
-			break
+	}, func() { clear(uses) })
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	for name, n := range uses {
+		s, ok := byName[name]
+		if !ok {
+			s = &TemplateSummary{Name: name, Status: TemplateMissing, Error: "no ConfigMap labelled " + names.SidecarTemplateLabel + " of this name"}
+			byName[name] = s
 		}
-		opts.Continue, opts.ResourceVersion = pods.Continue, ""
+		s.Pods = n
 	}
 	r := &SidecarsReport{APIVersion: output.APIVersion, Kind: "SidecarsReport", Namespace: namespace, Templates: []TemplateSummary{}}
 	for _, s := range byName {

@@ -39,7 +39,7 @@ func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[str
 				}
 			}
 			reset := func() { loads[n] = Load{} }
-			if err := eachPod(ctx, c, requests.ActivePodsFieldSelector(n), onNode, reset); err != nil {
+			if err := EachPod(ctx, c, requests.ActivePodsFieldSelector(n), onNode, reset); err != nil {
 				return nil, fmt.Errorf("cannot list the pods on node %q: %w", n, err)
 			}
 		}
@@ -49,7 +49,7 @@ func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[str
 	for _, n := range nodes {
 		wanted[n] = true
 	}
-	err := eachPod(ctx, c, requests.ActivePodsFieldSelector(""), func(p *corev1.Pod) {
+	err := EachPod(ctx, c, requests.ActivePodsFieldSelector(""), func(p *corev1.Pod) {
 		if wanted[p.Spec.NodeName] {
 			add(loads, p)
 		}
@@ -84,13 +84,13 @@ func add(loads map[string]Load, p *corev1.Pod) {
 // pages: the one being summed, the next one decoded, and the one after being read).
 const PodPageSize = 5000
 
-// eachPod calls fn for every pod matching the field selector, page by page. A goroutine fetches
+// EachPod calls fn for every pod matching the field selector, page by page. A goroutine fetches
 // and decodes the next page while fn runs over the current one, so the plugin's CPU overlaps with
 // the apiserver's; fn is still called from one goroutine, in order. reset is called (in order, on
 // the same goroutine) when an expired continue token restarts the listing, so the caller can drop
 // what it summed. The pages are one consistent read: each continue token carries the resource
 // version of the first page.
-func eachPod(ctx context.Context, c kubernetes.Interface, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
+func EachPod(ctx context.Context, c kubernetes.Interface, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// nil is the restart marker; a closed channel means the listing ended (see errc).
