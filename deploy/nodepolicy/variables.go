@@ -132,15 +132,16 @@ func variables() []variable {
 	}{{"CPU", cpu, "cpuRatio", "m"}, {"Memory", memory, "memoryRatio", ""}} {
 		a, c := "a"+r.suffix, "c"+r.suffix
 		add(a, `%s == '' ? -1 : %s`, v("baseAlloc"+r.suffix), amountOf(r.name, v("baseAlloc"+r.suffix)))
-		add(c, `%s == '' ? -2 : %s`, v("baseCap"+r.suffix), amountOf(r.name, v("baseCap"+r.suffix)))
-		// As in Go, only entries the write carries change.
+		// As in Go, only entries the write carries change: a capacity the write does not carry
+		// is not read from the record either (-2, as if the record had none).
+		add(c, `%s == '' || %s == '' ? -2 : %s`, v("baseCap"+r.suffix), v("inCap"+r.suffix), amountOf(r.name, v("baseCap"+r.suffix)))
 		add("ok"+r.suffix, `%s != '' && %s >= 0 && %s != -1`, v("inAlloc"+r.suffix), v(a), v(c))
 		add("ceil"+r.suffix, `!%s ? 0 : %s`, v("ok"+r.suffix), mulFloor(v(a), v(r.ratio)))
 		add("want"+r.suffix, `!%s ? 0 : %s + %s`, v("ok"+r.suffix), v(a), v("reclaim"+r.suffix))
 		add("next"+r.suffix, `!%[1]s ? 0 : %[2]s != %[3]q ? %[4]s : !%[5]s || %[6]s <= %[7]s ? %[7]s : %[6]s >= %[4]s ? %[4]s : %[6]s`,
 			v("ok"+r.suffix), v("policy"), names.PolicyUsage, v("ceil"+r.suffix), v("targetUsable"), v("want"+r.suffix), v(a))
 		add("outAlloc"+r.suffix, `%s ? string(%s) + '%s' : %s`, v("ok"+r.suffix), v("next"+r.suffix), r.unit, v("inAlloc"+r.suffix))
-		add("capMoves"+r.suffix, `%s && %s != '' && %s >= 0`, v("ok"+r.suffix), v("inCap"+r.suffix), v(c))
+		add("capMoves"+r.suffix, `%s && %s >= 0`, v("ok"+r.suffix), v(c))
 		add("outCap"+r.suffix, `%s ? string(%s + %s - %s) + '%s' : %s`, v("capMoves"+r.suffix), v(c), v("next"+r.suffix), v(a), r.unit, v("inCap"+r.suffix))
 	}
 

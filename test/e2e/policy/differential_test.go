@@ -348,12 +348,20 @@ func expected(in, stored *corev1.Node, c dcase) (*corev1.Node, error) {
 		writer = names.KubeletUser(c.node)
 	}
 	// The apiserver decodes what it is sent and hands admission its canonical spelling
-	// ("47668896000" arrives as "47668896k"); the records keep the spelling they see.
+	// ("47668896000" arrives as "47668896k", also when the case built it as BinarySI); the
+	// records keep the spelling they see. A JSON round trip does the same.
 	in = in.DeepCopy()
 	for _, l := range []corev1.ResourceList{in.Status.Allocatable, in.Status.Capacity} {
 		for k, q := range l {
-			q.Add(resource.Quantity{}) // drops the cached original spelling
-			l[k] = q
+			var back resource.Quantity
+			b, err := json.Marshal(q)
+			if err == nil {
+				err = json.Unmarshal(b, &back)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", k, q.String(), err)
+			}
+			l[k] = back
 		}
 	}
 	input := policy.Input{Node: policy.NodeFrom(in), Writer: writer}
