@@ -31,8 +31,10 @@ func NewCmdInstall(streams genericiooptions.IOStreams, f ClientFactory) *cobra.C
 		Use:   "install [--mode policy|webhook] [--overlay self-signed|cert-manager] [--image IMAGE]",
 		Short: "Print the manifests that install overcommit, for kubectl apply",
 		Long: `Print the manifests that install overcommit: its namespace, the settings ConfigMap
-overcommit-settings, the webhook's ServiceAccount and least-privilege RBAC, a two-replica
-Deployment, its Service, the MutatingWebhookConfiguration, and the node policy of the mode.
+overcommit-settings, the webhook's ServiceAccount and least-privilege RBAC, a NetworkPolicy, a
+two-replica Deployment, its Service, the MutatingWebhookConfiguration, the node policy of the
+mode, and ValidatingAdmissionPolicies that guard the settings, keep the node records from being
+forged and (self-signed) let the webhook change only its caBundle.
 They are the kustomize overlays and components of the project's deploy/ directory, built into this
 plugin and rendered exactly as "kubectl kustomize" renders them, so no checkout or kustomize is
 needed. Nothing is sent to the cluster: pipe the output to "kubectl apply -f -".
@@ -52,7 +54,8 @@ Overlays (where the webhook's serving certificate comes from):
                 injects the CA into its MutatingWebhookConfiguration and rotates both
   cert-manager  cert-manager issues the certificate and injects the CA (needs cert-manager)
 
-Without --image, a release of the plugin installs the webhook image of the same version.`,
+Without --image, a release of the plugin installs the webhook image it was released with, by
+digest.`,
 		Example: `  # Install, in the mode the current cluster supports
   kubectl overcommit install | kubectl apply -f -
 
