@@ -18,9 +18,12 @@ ACTIONLINT := $(BIN)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 # Short fuzzing in `make test`: long enough to exercise the decoders, short enough for CI.
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-unit test-fuzz test-e2e lint tools demo bench load scale clean
+.PHONY: all help build test test-unit test-fuzz test-e2e lint tools demo bench load scale clean
 
 all: build
+
+help: ## List the targets and what each does.
+	@awk -F ':.*## ' '/^[a-z][a-z0-9-]*:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 build: ## Build bin/overcommit-webhook and bin/kubectl-overcommit.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/overcommit-webhook ./webhook
@@ -128,5 +131,5 @@ test-krew: tools ## Package this platform into dist/host, validate the manifest 
 	$(MAKE) --no-print-directory krew KREW_PLATFORMS=$(HOST_PLATFORM) DIST=$(DIST)/host
 	$(GO) test -tags e2e -count=1 -v ./hack/krew -args -krew-dist=$(DIST)/host -bin-dir=$(BIN)
 
-clean:
+clean: ## Remove bin/ (the cached control plane too) and dist/.
 	rm -rf $(BIN) dist
