@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/overcommit-dev/overcommit/internal/freeport"
 )
 
 const (
@@ -81,7 +83,7 @@ func (c *Cluster) writeCerts() error {
 
 func (c *Cluster) startEtcd(ctx context.Context) error {
 	begin := time.Now()
-	ports, err := freePorts(2)
+	ports, err := freeport.Ports(2)
 	if err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 
 func (c *Cluster) startAPIServer(ctx context.Context) error {
 	begin := time.Now()
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return err
 	}
@@ -216,7 +218,7 @@ func (c *Cluster) writeAdmissionConfig() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("issuing the apiserver's webhook client certificate: %w", err)
 	}
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return "", err
 	}
@@ -254,7 +256,7 @@ func admissionConfig(kubeconfig string) string {
 // accounts (so the ServiceAccount admission plugin rejects every pod), Deployments stay empty
 // and deleted namespaces never go away.
 func (c *Cluster) launchControllerManager() (*process, error) {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +311,7 @@ func (c *Cluster) waitControllerManager(ctx context.Context, p *process) error {
 }
 
 func (c *Cluster) launchScheduler() (*process, error) {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/overcommit-dev/overcommit/internal/freeport"
 )
 
 // Kubelet is a kubemark hollow node: the real kubelet code (node registration, the node-status
@@ -40,7 +42,7 @@ type Kubelet struct {
 // Node authorizer and NodeRestriction apply as to a real kubelet) and waits for the node to be
 // Ready. The node reports 1 CPU and 3840Mi (kubemark's fixed fake machine).
 func (c *Cluster) StartKubelet(ctx context.Context, name string) (*Kubelet, error) {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/overcommit-dev/overcommit/internal/freeport"
 )
 
 // Names kwok and metrics-server read from objects.
@@ -122,7 +124,7 @@ func (c *Cluster) launchKwok() error {
 	if err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/overcommit-dev/overcommit/internal/freeport"
 )
 
 const (
@@ -33,7 +35,7 @@ type metricsServerState struct {
 }
 
 func (c *Cluster) launchMetricsServer() error {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return err
 	}

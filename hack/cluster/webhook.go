@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/overcommit-dev/overcommit/internal/freeport"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
@@ -175,7 +176,7 @@ func (c *Cluster) launchWebhook(ctx context.Context) error {
 	if binary == "" {
 		binary = c.bin("overcommit-webhook")
 	}
-	ports, err := freePorts(4)
+	ports, err := freeport.Ports(4)
 	if err != nil {
 		return err
 	}
