@@ -10,7 +10,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/plugin/kube"
 	"github.com/overcommit-dev/overcommit/plugin/output"
-	"github.com/overcommit-dev/overcommit/plugin/report"
+	"github.com/overcommit-dev/overcommit/plugin/savings"
 )
 
 // SavingsOptions are the options of `kubectl overcommit savings`.
@@ -54,7 +54,7 @@ Without metrics.k8s.io (no metrics-server) it says so once and leaves the usage 
 	cmd.Flags().StringVarP(&o.selector, "selector", "l", "", "Selector (label query) to filter nodes on, supports '=', '==', '!=', 'in', 'notin' (e.g. -l key1=value1,key2=value2)")
 	cmd.Flags().StringVar(&o.sortBy, "sort-by", "name", "Sort rows by one of: name, cpu-extra, memory-extra, cpu-requests, memory-requests, cpu-usage, memory-usage, pods (amounts largest first)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", output.FormatTable, "Output format: table, json or yaml")
-	_ = cmd.RegisterFlagCompletionFunc("sort-by", fixedCompletion(report.SortKeys...))
+	_ = cmd.RegisterFlagCompletionFunc("sort-by", fixedCompletion(savings.SortKeys...))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(output.FormatTable, output.FormatJSON, output.FormatYAML))
 	return cmd
 }
@@ -69,7 +69,7 @@ func (o *SavingsOptions) Validate() error {
 	if err := outputFormat(o.output, output.FormatTable, output.FormatJSON, output.FormatYAML); err != nil {
 		return err
 	}
-	if err := report.ValidateSortKey(o.sortBy); err != nil {
+	if err := savings.ValidateSortKey(o.sortBy); err != nil {
 		return err
 	}
 	return kube.Selection{Selector: o.selector}.Validate()
@@ -93,7 +93,7 @@ func (o *SavingsOptions) Run(ctx context.Context) error {
 	if usage.Unavailable != "" {
 		o.warn("no usage columns: %s", usage.Unavailable)
 	}
-	r := report.Build(report.Input{Nodes: nodes, Loads: loads, Usage: usage})
+	r := savings.Build(savings.Input{Nodes: nodes, Loads: loads, Usage: usage})
 	if err := r.Sort(o.sortBy); err != nil {
 		return err
 	}

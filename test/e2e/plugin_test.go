@@ -26,7 +26,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/plugin/preview"
-	"github.com/overcommit-dev/overcommit/plugin/report"
+	"github.com/overcommit-dev/overcommit/plugin/savings"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
@@ -320,7 +320,7 @@ func TestPluginSavingsTotals(t *testing.T) {
 	}
 	createPods(t, pods...)
 
-	var r report.SavingsReport
+	var r savings.SavingsReport
 	if err := json.Unmarshal([]byte(mustOvercommit(t, "savings", "-l", pluginLabel+"="+group, "-o", "json")), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +530,7 @@ func TestPluginScale(t *testing.T) {
 		return err
 	})
 	measure("enable", "-l", half, "--cpu-ratio", "2")
-	var r report.SavingsReport
+	var r savings.SavingsReport
 	if err := json.Unmarshal([]byte(measure("savings", "-l", pluginLabel+"="+group, "-o", "json")), &r); err != nil {
 		t.Fatal(err)
 	}

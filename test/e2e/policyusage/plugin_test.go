@@ -19,7 +19,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/plugin/preview"
-	"github.com/overcommit-dev/overcommit/plugin/report"
+	"github.com/overcommit-dev/overcommit/plugin/savings"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
@@ -64,7 +64,7 @@ func TestPluginInPolicyMode(t *testing.T) {
 	time.Sleep(6 * time.Second) // three of kwok's heartbeats, which carry no allocatable
 	check("after heartbeats")
 	// savings reads the policy's records as it reads the webhook's: raw 3, stored 7.5, extra 4.5.
-	var r report.SavingsReport
+	var r savings.SavingsReport
 	if err := json.Unmarshal([]byte(overcommit(t, "savings", "-l", "kubernetes.io/hostname="+node.Name, "-o", "json")), &r); err != nil {
 		t.Fatal(err)
 	}

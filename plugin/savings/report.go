@@ -1,7 +1,7 @@
-// Package report computes the savings report: per node, the kubelet's raw allocatable, what is
+// Package savings computes the savings report: per node, the kubelet's raw allocatable, what is
 // stored now, what pods request and use, and the extra schedulable capacity overcommit gives.
 // It is pure: the command reads the cluster (plugin/kube) and hands the data in.
-package report
+package savings
 
 import (
 	"fmt"
