@@ -26,7 +26,8 @@ const (
 	// UsageTargetAnnotation is written by the webhook in policy mode: what the usage policy may
 	// reclaim on the node ("cpu=<millicores>m,memory=<bytes>"), read by the in-apiserver policy.
 	UsageTargetAnnotation = Prefix + "usage-target"
-	// UsageTargetFieldManager is the field manager of the webhook's usage-target writes.
+	// UsageTargetFieldManager is the field manager of the webhook's usage-target writes (see
+	// WebhookFieldManager for its other writes).
 	UsageTargetFieldManager = "overcommit-usage-targets"
 
 	// SidecarInjectionLabel on a Namespace opts its pods in to sidecar injection.
@@ -70,3 +71,21 @@ const Namespace = "overcommit-system"
 
 // NodePolicyName names the MutatingAdmissionPolicy (and its binding) of policy mode.
 const NodePolicyName = "overcommit-nodes"
+
+// WarningPrefix starts every admission warning and denial message the webhook writes, so users
+// know where it came from; the plugin drops it where it repeats the webhook's warnings.
+const WarningPrefix = "overcommit: "
+
+// SystemNamespaces are never injected with sidecars, whatever the webhook's namespaceSelector
+// says; the install's namespaceSelector excludes them (and Namespace) too.
+func SystemNamespaces() []string {
+	return []string{"kube-system", "kube-public", "kube-node-lease"}
+}
+
+// Field managers name overcommit's writes in managedFields and audit logs.
+const (
+	// WebhookFieldManager names the webhook's own writes (its serving Secret, the caBundle).
+	WebhookFieldManager = "overcommit-webhook"
+	// PluginFieldManager names the writes of `kubectl overcommit`.
+	PluginFieldManager = "kubectl-overcommit"
+)

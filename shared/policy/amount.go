@@ -80,3 +80,12 @@ var (
 	maxInt64Bytes  = *resource.NewQuantity(math.MaxInt64, resource.BinarySI)
 	minInt64Bytes  = *resource.NewQuantity(math.MinInt64, resource.BinarySI)
 )
+
+// Value is the amount of name in l as Amount counts it; 0 when l has none.
+func Value(l corev1.ResourceList, name corev1.ResourceName) int64 {
+	q, ok := l[name]
+	if !ok {
+		return 0
+	}
+	return Amount(name, q)
+}

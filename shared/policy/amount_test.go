@@ -144,6 +144,15 @@ func TestAmountSaturates(t *testing.T) {
 	}
 }
 
+// TestValue: Value is Amount of a list's entry, and 0 for an entry the list does not have.
+func TestValue(t *testing.T) {
+	l := list("cpu", "1500u", "memory", "8Ei")
+	got := []int64{Value(l, corev1.ResourceCPU), Value(l, corev1.ResourceMemory), Value(l, corev1.ResourcePods), Value(nil, corev1.ResourceCPU)}
+	if diff := cmp.Diff([]int64{2, math.MaxInt64, 0, 0}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
 // TestComputeAbsurdUsage: a live usage sample the policy cannot hold leaves the resource raw with
 // a warning; it is never read as a small usage (which would reclaim every request).
 func TestComputeAbsurdUsage(t *testing.T) {

@@ -104,20 +104,31 @@ func OptedIn(labels map[string]string) bool {
 	return labels[names.EnabledLabel] == names.EnabledValue
 }
 
+// ForNode is the policy applied to a node with these annotations: names.PolicyAnnotation when it
+// is exactly names.PolicyStatic or names.PolicyUsage, else static. known is false when the
+// annotation holds anything else ("Usage" included): Compute then warns. An unknown value means
+// static because that is what the webhook and the CEL of policy mode store, and the ratios of
+// static are what the operator asked for; the plugin reports and previews through this too, so
+// it never promises a policy the node will not get.
+func ForNode(annotations map[string]string) (name string, known bool) {
+	switch v, ok := annotations[names.PolicyAnnotation]; {
+	case !ok || v == "" || v == names.PolicyStatic:
+		return names.PolicyStatic, true
+	case v == names.PolicyUsage:
+		return names.PolicyUsage, true
+	}
+	return names.PolicyStatic, false
+}
+
 // Compute returns what the webhook stores for an opted-in node. It never fails: every problem
 // becomes a warning and a safe result (no overcommit for the resource concerned).
 func Compute(in Input, s Settings) Result {
 	var res Result
 	ann := in.Node.Annotations
 
-	pol := ann[names.PolicyAnnotation]
-	switch pol {
-	case "":
-		pol = names.PolicyStatic
-	case names.PolicyStatic, names.PolicyUsage:
-	default:
-		res.warnf("unknown %s %q, using %q", names.PolicyAnnotation, clip(pol), names.PolicyStatic)
-		pol = names.PolicyStatic
+	pol, known := ForNode(ann)
+	if !known {
+		res.warnf("unknown %s %q, using %q", names.PolicyAnnotation, clip(ann[names.PolicyAnnotation]), names.PolicyStatic)
 	}
 	cpuRatio := res.ratio(ann, names.CPURatioAnnotation, s.CPU)
 	memRatio := res.ratio(ann, names.MemoryRatioAnnotation, s.Memory)

@@ -4,6 +4,7 @@ package requests
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	resourcehelper "k8s.io/component-helpers/resource"
 )
 
@@ -16,6 +17,32 @@ type Amount struct {
 // Add returns the sum of a and b.
 func (a Amount) Add(b Amount) Amount {
 	return Amount{MilliCPU: a.MilliCPU + b.MilliCPU, Memory: a.Memory + b.Memory}
+}
+
+// Sub returns a minus b.
+func (a Amount) Sub(b Amount) Amount {
+	return Amount{MilliCPU: a.MilliCPU - b.MilliCPU, Memory: a.Memory - b.Memory}
+}
+
+// Of is a's amount of one resource: millicores for cpu, bytes for memory, 0 for any other (only
+// cpu and memory are counted).
+func (a Amount) Of(name corev1.ResourceName) int64 {
+	switch name {
+	case corev1.ResourceCPU:
+		return a.MilliCPU
+	case corev1.ResourceMemory:
+		return a.Memory
+	}
+	return 0
+}
+
+// List is a as a resource list in the formats the kubelet uses: cpu in millicores ("750m"),
+// memory in binary units ("1536Mi"), as the usage policy's requests R.
+func (a Amount) List() corev1.ResourceList {
+	return corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(a.MilliCPU, resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(a.Memory, resource.BinarySI),
+	}
 }
 
 // Pod returns the pod's effective requests as the scheduler counts them: the larger of the sum of

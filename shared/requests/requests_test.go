@@ -56,3 +56,24 @@ func TestActivePodsFieldSelector(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestAmountAccessors(t *testing.T) {
+	a := Amount{MilliCPU: 750, Memory: 1536 << 20}
+	b := Amount{MilliCPU: 250, Memory: 512 << 20}
+	type got struct {
+		CPU, Memory, Pods int64
+		Sum, Diff         Amount
+		List              map[corev1.ResourceName]string
+	}
+	want := got{CPU: 750, Memory: 1536 << 20, Pods: 0,
+		Sum: Amount{MilliCPU: 1000, Memory: 2 << 30}, Diff: Amount{MilliCPU: 500, Memory: 1 << 30},
+		List: map[corev1.ResourceName]string{corev1.ResourceCPU: "750m", corev1.ResourceMemory: "1536Mi"}}
+	g := got{CPU: a.Of(corev1.ResourceCPU), Memory: a.Of(corev1.ResourceMemory), Pods: a.Of(corev1.ResourcePods),
+		Sum: a.Add(b), Diff: a.Sub(b), List: map[corev1.ResourceName]string{}}
+	for name, q := range a.List() {
+		g.List[name] = q.String()
+	}
+	if diff := cmp.Diff(want, g); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
