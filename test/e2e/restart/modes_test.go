@@ -15,6 +15,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
 // The MutatingAdmissionPolicy and the node webhook both match the opt-in label, so the cluster
@@ -59,7 +60,7 @@ func nothingActive(t *testing.T) {
 	if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "neither the node policy nor the node webhook applied", func() error {
+	harness.Eventually(t, 60*time.Second, "neither the node policy nor the node webhook applied", func() error {
 		if applied, err := probeApplied(ctx); err != nil || applied {
 			return fmt.Errorf("dry-run create of an opted-in node still overcommitted (%v)", err)
 		}
@@ -102,21 +103,5 @@ func stopWebhook(t *testing.T) {
 	}
 	if err := env.StopWebhook(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// eventually polls check until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(250 * time.Millisecond)
 	}
 }

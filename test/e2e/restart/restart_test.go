@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
 const (
@@ -166,7 +167,7 @@ func restartScenario(t *testing.T, node string, beforeRestart func(t *testing.T)
 		t.Fatalf("hollow kubelet %s reports %dm allocatable cpu, the scenario is built for 1000m", node, raw)
 	}
 	optIn(t, node)
-	eventually(t, 30*time.Second, "allocatable cpu 2000m on "+node, func() error {
+	harness.Eventually(t, 30*time.Second, "allocatable cpu 2000m on "+node, func() error {
 		if got := nodeCPU(t, node); got != 2*raw {
 			return fmt.Errorf("allocatable cpu %dm", got)
 		}
@@ -181,7 +182,7 @@ func restartScenario(t *testing.T, node string, beforeRestart func(t *testing.T)
 		podNames = append(podNames, p.Name)
 	}
 	started := map[string]metav1.Time{}
-	eventually(t, 90*time.Second, "three pods Running on "+node, func() error {
+	harness.Eventually(t, 90*time.Second, "three pods Running on "+node, func() error {
 		for _, name := range podNames {
 			p := getPod(t, name)
 			if p.Status.Phase == corev1.PodFailed {
@@ -216,7 +217,7 @@ func restartScenario(t *testing.T, node string, beforeRestart func(t *testing.T)
 	}
 	// Every pod either rejected (Failed) or started again in the new kubelet's runtime.
 	readmitted := map[string]bool{}
-	eventually(t, settleTimeout, "the restarted kubelet re-admitting or rejecting every pod", func() error {
+	harness.Eventually(t, settleTimeout, "the restarted kubelet re-admitting or rejecting every pod", func() error {
 		seen()
 		var waiting []string
 		for _, name := range podNames {
