@@ -3,17 +3,11 @@
 package policy
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/overcommit-dev/overcommit/deploy"
 	"github.com/overcommit-dev/overcommit/test/e2e/forgedrecords"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
 // TestForgedRecordsRefused (policy mode): as in webhook mode, no record the
@@ -33,18 +27,5 @@ func TestForgedRecordsRefused(t *testing.T) {
 // overcommit` finds the plugin.
 func kubectl(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	// Absolute: kubectl looks the plugin up on PATH, where a relative directory is refused.
-	bin, err := filepath.Abs(*binDir)
-	if err != nil {
-		return "", "", err
-	}
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), args...)
-	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	t.Logf("kubectl %s\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
-	return out.String(), errOut.String(), err
+	return harness.Kubectl(t, env, args...)
 }

@@ -6,22 +6,16 @@ package policy
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
-var (
-	binDir  = flag.String("bin-dir", "../../../bin", "directory with the control plane binaries (make tools)")
-	keepDir = flag.Bool("keep-logs", false, "keep the cluster's work dir (logs) after the run")
-	env     *cluster.Cluster
-)
+var env *cluster.Cluster
 
 // confirmedAt is the usage targets' confirmation the suite installs; the differential test's
 // heartbeats fall on both sides of it.
@@ -38,31 +32,7 @@ var settings = func() policy.Settings {
 }()
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bin, err := filepath.Abs(*binDir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	env, err = cluster.Start(ctx, cluster.Options{BinDir: bin, Keep: *keepDir, Log: os.Stderr})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the local control plane: %v\n", err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping the local control plane: %v\n", err)
-		}
-	}()
-	if err := env.InstallNodePolicy(ctx, settings); err != nil {
-		fmt.Fprintf(os.Stderr, "installing policy mode: %v\n", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(harness.Main(m, &env, harness.Suite{
+		Setup: func(ctx context.Context, c *cluster.Cluster) error { return c.InstallNodePolicy(ctx, settings) },
+	}))
 }

@@ -4,6 +4,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/overcommit-dev/overcommit/deploy/nodepolicy"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
 // TestSettingsValidation: the ValidatingAdmissionPolicy of deploy/base accepts an edit of the
@@ -47,13 +49,12 @@ func TestSettingsValidation(t *testing.T) {
 		return d
 	}
 	// The policy takes effect through the apiserver's informer: wait for the first refusal.
-	deadline := time.Now().Add(30 * time.Second)
-	for send(with(policy.KeyMaxCPURatio, "abc")) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the ValidatingAdmissionPolicy did not take effect within 30s")
+	harness.Eventually(t, 30*time.Second, "the ValidatingAdmissionPolicy to take effect", func() error {
+		if send(with(policy.KeyMaxCPURatio, "abc")) == nil {
+			return errors.New("a max cpu ratio of abc is accepted")
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	cases := []map[string]string{
 		settings.Data(), policy.DefaultSettings().Data(), nil,
 		with(policy.KeyDefaultCPURatio, "<delete>"), with(policy.KeyMaxCPURatio, "1e1"), with(policy.KeyMaxCPURatio, "100"),
