@@ -3,12 +3,8 @@
 package policyusage
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +18,7 @@ import (
 	"github.com/overcommit-dev/overcommit/plugin/savings"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
 // TestPluginInPolicyMode: the plugin detects policy mode, and what preview (local and
@@ -110,15 +107,7 @@ func resources(r preview.Resources) map[string]string {
 // overcommit runs the real plugin through the real kubectl.
 func overcommit(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(*binDir, "kubectl"), append([]string{"overcommit"}, args...)...)
-	cmd.Env = append(os.Environ(), "PATH="+*binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("kubectl overcommit %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
-	}
-	t.Logf("kubectl overcommit %s\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
-	return out.String()
+	return harness.MustKubectl(t, env, append([]string{"overcommit"}, args...)...)
 }
 
 func previewOf(t *testing.T, args ...string) *preview.Preview {

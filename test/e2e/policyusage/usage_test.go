@@ -7,10 +7,8 @@ package policyusage
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,51 +20,28 @@ import (
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
-var (
-	binDir  = flag.String("bin-dir", "../../../bin", "directory with the control plane binaries (make tools)")
-	keepDir = flag.Bool("keep-logs", false, "keep the cluster's work dir (logs) after the run")
-	env     *cluster.Cluster
-)
+var env *cluster.Cluster
 
 // maxAge is the settings' metricsMaxAgeSeconds in this suite: how long a confirmation of the
 // usage targets is trusted.
 const maxAge = 30 * time.Second
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bin, err := filepath.Abs(*binDir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	*binDir = bin
-	env, err = cluster.Start(ctx, cluster.Options{BinDir: bin, Keep: *keepDir, Log: os.Stderr,
-		Kwok: true, KwokHeartbeat: 2 * time.Second, MetricsServer: true, NodePolicy: true,
-		Webhook: &cluster.WebhookOptions{Args: []string{"--metrics-refresh-interval=5s", "--usage-target-min-raise-interval=5s"}}})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the local control plane: %v\n", err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping the local control plane: %v\n", err)
-		}
-	}()
-	s := policy.DefaultSettings()
-	s.MaxMetricsAge = maxAge
-	if err := cluster.EnsureSettings(ctx, env.Client(), s); err != nil {
-		fmt.Fprintf(os.Stderr, "writing the settings: %v\n", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(harness.Main(m, &env, harness.Suite{
+		Cluster: cluster.Options{Kwok: true, KwokHeartbeat: 2 * time.Second, MetricsServer: true, NodePolicy: true,
+			Webhook: &cluster.WebhookOptions{Args: []string{"--metrics-refresh-interval=5s", "--usage-target-min-raise-interval=5s"}}},
+		Setup: func(ctx context.Context, c *cluster.Cluster) error {
+			s := policy.DefaultSettings()
+			s.MaxMetricsAge = maxAge
+			if err := cluster.EnsureSettings(ctx, c.Client(), s); err != nil {
+				return fmt.Errorf("writing the settings: %w", err)
+			}
+			return nil
+		},
+	}))
 }
 
 // TestUsagePolicyInTheAPIServer: with the webhook publishing, kwok's own heartbeats store the
@@ -102,7 +77,7 @@ func TestUsagePolicyInTheAPIServer(t *testing.T) {
 
 	// A = 10, R = 8, U ~ 2: about 15.6 CPUs, stored by status writes the webhook never sees.
 	var last *corev1.Node
-	eventually(t, 3*time.Minute, "the usage policy's allocatable from the published target", func() error {
+	harness.Eventually(t, 3*time.Minute, "the usage policy's allocatable from the published target", func() error {
 		n, err := cs.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -121,7 +96,7 @@ func TestUsagePolicyInTheAPIServer(t *testing.T) {
 	}
 
 	// The plugin previews the usage policy from the same published target.
-	eventually(t, 30*time.Second, "preview agreeing with the stored usage-policy allocatable", func() error {
+	harness.Eventually(t, 30*time.Second, "preview agreeing with the stored usage-policy allocatable", func() error {
 		p := previewOf(t, node.Name)
 		n, err := cs.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
 		if err != nil {
@@ -141,7 +116,7 @@ func TestUsagePolicyInTheAPIServer(t *testing.T) {
 			t.Errorf("restarting the webhook: %v", err)
 		}
 	})
-	eventually(t, maxAge+time.Minute, "the raw allocatable once the confirmation is too old", func() error {
+	harness.Eventually(t, maxAge+time.Minute, "the raw allocatable once the confirmation is too old", func() error {
 		// A status write as the kubelet's heartbeat would make it, in case kwok's is slow.
 		_, _ = cs.CoreV1().Nodes().Patch(ctx, node.Name, types.StrategicMergePatchType, []byte(`{"status":{}}`), metav1.PatchOptions{}, "status")
 		n, err := cs.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
@@ -153,19 +128,4 @@ func TestUsagePolicyInTheAPIServer(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(time.Second)
-	}
 }
