@@ -23,6 +23,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/deploy"
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 	"github.com/overcommit-dev/overcommit/webhook/certs"
 )
 
@@ -118,7 +119,7 @@ func installCABundlePolicy(t *testing.T, sa kubernetes.Interface) {
 	}
 	// The apiserver type-checks the expressions against the configuration's schema: a
 	// misspelt field would show here (and fail every match at run time).
-	eventually(t, 60*time.Second, "the policy type-checked", func() error {
+	harness.Eventually(t, 60*time.Second, "the policy type-checked", func() error {
 		got, err := api.ValidatingAdmissionPolicies().Get(ctx, vap.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -132,7 +133,7 @@ func installCABundlePolicy(t *testing.T, sa kubernetes.Interface) {
 		return nil
 	})
 	// Policies take effect a moment after they are stored.
-	eventually(t, 30*time.Second, "the caBundle policy in force", func() error {
+	harness.Eventually(t, 30*time.Second, "the caBundle policy in force", func() error {
 		if err := patchAs(sa, addRule); err == nil {
 			return fmt.Errorf("a rule added by the webhook's ServiceAccount is still accepted")
 		}

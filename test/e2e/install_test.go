@@ -39,8 +39,10 @@ import (
 
 	"github.com/overcommit-dev/overcommit/deploy"
 	"github.com/overcommit-dev/overcommit/hack/cluster"
+	"github.com/overcommit-dev/overcommit/internal/freeport"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 	"github.com/overcommit-dev/overcommit/webhook/certs"
 	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
 )
@@ -333,7 +335,7 @@ func startWebhook(t *testing.T, name, kubeconfig string, port int, extra ...stri
 		t.Fatal(err)
 	}
 	defer f.Close()
-	p.cmd = exec.Command(filepath.Join(*binDir, "overcommit-webhook"), args...)
+	p.cmd = exec.Command(binary(t, "overcommit-webhook"), args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	p.cmd.Env = append(os.Environ(), "POD_NAMESPACE="+cluster.WebhookNamespace)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -369,7 +371,7 @@ func (p *webhookProc) stop() {
 func (p *webhookProc) waitReady(t *testing.T) {
 	t.Helper()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	eventually(t, 60*time.Second, "webhook ready on "+strconv.Itoa(p.port), func() error {
+	harness.Eventually(t, 60*time.Second, "webhook ready on "+strconv.Itoa(p.port), func() error {
 		select {
 		case <-p.done:
 			return errors.New("the webhook exited")
@@ -414,14 +416,9 @@ func (p *webhookProc) log(t *testing.T) string {
 
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := freeport.Ports(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
@@ -528,7 +525,7 @@ func TestSelfSignedBootstrap(t *testing.T) {
 			t.Errorf("replica %s serves a certificate that is not the Secret's", name)
 		}
 	}
-	eventually(t, 30*time.Second, "caBundle injected into every webhook", func() error {
+	harness.Eventually(t, 30*time.Second, "caBundle injected into every webhook", func() error {
 		mwc, err := mwcs.Get(ctx, names.WebhookConfigurationName, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -575,7 +572,7 @@ func waitCalled(t *testing.T, p *webhookProc) {
 	node := cluster.KwokNode("selfsigned-probe", "1", "1Gi")
 	node.Labels[names.EnabledLabel] = names.EnabledValue
 	delete(node.Annotations, cluster.KwokNodeAnnotation)
-	eventually(t, 30*time.Second, "the apiserver calling the webhook on port "+strconv.Itoa(p.port), func() error {
+	harness.Eventually(t, 30*time.Second, "the apiserver calling the webhook on port "+strconv.Itoa(p.port), func() error {
 		before := p.nodeReviews(t)
 		got, err := kube(t).CoreV1().Nodes().Create(context.Background(), node, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil {

@@ -3,12 +3,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,13 +18,10 @@ import (
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
-var (
-	binDir  = flag.String("bin-dir", "../../bin", "directory with the built binaries and the control plane (make build tools)")
-	keepDir = flag.Bool("keep-logs", false, "keep the cluster's work dir (logs) after the run")
-	env     *cluster.Cluster
-)
+var env *cluster.Cluster
 
 // suiteSettings are the settings ConfigMap of the suite: the defaults, with usage data trusted for
 // 40 s so that a test can watch a node fall back.
@@ -41,57 +35,47 @@ var suiteSettings = func() policy.Settings {
 const heartbeat = 2 * time.Second
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	os.Exit(run(m))
+	os.Exit(harness.Main(m, &env, harness.Suite{
+		Timeout: 10 * time.Minute,
+		Cluster: cluster.Options{
+			Kwok:          true,
+			KwokHeartbeat: heartbeat,
+			MetricsServer: true,
+			Webhook: &cluster.WebhookOptions{
+				Pods: true,
+				Args: []string{"--log-level=debug", "--metrics-refresh-interval=5s"},
+				// The ServiceAccount and RBAC of deploy/, not an admin.
+				Kubeconfig: webhookKubeconfig,
+				// The apiserver authenticates to the webhook with a client certificate, so every
+				// review of the suite goes through it (clientauth_test.go).
+				ClientAuth: true,
+			},
+		},
+		Setup: func(ctx context.Context, c *cluster.Cluster) error {
+			if err := c.InstallWebhookConfiguration(ctx); err != nil {
+				return fmt.Errorf("registering the webhook: %w", err)
+			}
+			return nil
+		},
+		// Everything the suite made the webhook do was allowed by deploy/'s RBAC.
+		Verify: func(c *cluster.Cluster) error {
+			lines, err := forbidden(c.LogFile("overcommit-webhook"))
+			if err != nil || len(lines) > 0 {
+				return fmt.Errorf("the webhook, running with the RBAC of deploy/, was refused (%v):\n%s", err, strings.Join(lines, "\n"))
+			}
+			return nil
+		},
+	}))
 }
 
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	bin, err := filepath.Abs(*binDir)
+// binary is the path of a built binary.
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := harness.BinDir()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		t.Fatal(err)
 	}
-	*binDir = bin
-	env, err = cluster.Start(ctx, cluster.Options{
-		BinDir:        bin,
-		Keep:          *keepDir,
-		Log:           os.Stderr,
-		Kwok:          true,
-		KwokHeartbeat: heartbeat,
-		MetricsServer: true,
-		Webhook: &cluster.WebhookOptions{
-			Pods: true,
-			Args: []string{"--log-level=debug", "--metrics-refresh-interval=5s"},
-			// The ServiceAccount and RBAC of deploy/, not an admin.
-			Kubeconfig: webhookKubeconfig,
-			// The apiserver authenticates to the webhook with a client certificate, so every
-			// review of the suite goes through it (clientauth_test.go).
-			ClientAuth: true,
-		},
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the local control plane: %v\n", err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping the local control plane: %v\n", err)
-		}
-	}()
-	if err := env.InstallWebhookConfiguration(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "registering the webhook: %v\n", err)
-		return 1
-	}
-	code := m.Run()
-	// Everything the suite made the webhook do was allowed by deploy/'s RBAC.
-	lines, err := forbidden(env.LogFile("overcommit-webhook"))
-	if err != nil || len(lines) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: the webhook, running with the RBAC of deploy/, was refused (%v):\n%s\n", err, strings.Join(lines, "\n"))
-		return 1
-	}
-	return code
+	return filepath.Join(bin, name)
 }
 
 // kube returns an admin clientset.
@@ -104,26 +88,13 @@ func kube(t testing.TB) kubernetes.Interface {
 // `kubectl overcommit` finds the plugin.
 func kubectl(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	// KUBECONFIG rather than --kubeconfig: kubectl refuses flags before a plugin's name.
-	cmd := exec.CommandContext(ctx, filepath.Join(*binDir, "kubectl"), args...)
-	cmd.Env = append(os.Environ(), "PATH="+*binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	t.Logf("kubectl %s\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
-	return out.String(), errOut.String(), err
+	return harness.Kubectl(t, env, args...)
 }
 
 // mustKubectl is kubectl that fails the test on a non-zero exit.
 func mustKubectl(t testing.TB, args ...string) string {
 	t.Helper()
-	out, errOut, err := kubectl(t, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, errOut)
-	}
-	return out
+	return harness.MustKubectl(t, env, args...)
 }
 
 // newKwokNode creates a kwok-managed node, waits until it is Ready, and deletes it when the test ends.
@@ -147,22 +118,6 @@ func newKwokNode(t testing.TB, name, cpu, memory string, labels map[string]strin
 		t.Fatal(err)
 	}
 	return getNode(t, name)
-}
-
-// eventually polls check until it returns nil or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 func getNode(t testing.TB, name string) *corev1.Node {

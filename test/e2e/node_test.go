@@ -20,6 +20,7 @@ import (
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
 // isolatedNode creates a kwok node that only this test's pods use: it carries a NoSchedule taint
@@ -77,7 +78,7 @@ func cpuOf(n *corev1.Node) (alloc, capacity string) {
 func waitCPU(t *testing.T, node, alloc string) *corev1.Node {
 	t.Helper()
 	var n *corev1.Node
-	eventually(t, 30*time.Second, "node "+node+" allocatable cpu "+alloc, func() error {
+	harness.Eventually(t, 30*time.Second, "node "+node+" allocatable cpu "+alloc, func() error {
 		n = getNode(t, node)
 		if got, _ := cpuOf(n); got != alloc {
 			return fmt.Errorf("allocatable cpu %s", got)
@@ -203,7 +204,7 @@ func TestNodeRealKubelet(t *testing.T) {
 	// A pod that needs more than the raw allocatable but fits the overcommitted one.
 	pod := podOn("hollow-1", "big-on-hollow", resource.NewMilliQuantity(rawCPU*3/2, resource.DecimalSI).String(), "100m")
 	createPods(t, pod)
-	eventually(t, 90*time.Second, "the pod running on the hollow kubelet", func() error {
+	harness.Eventually(t, 90*time.Second, "the pod running on the hollow kubelet", func() error {
 		p, err := kube(t).CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -243,7 +244,7 @@ func TestNodeNotOptedInIsNeverSent(t *testing.T) {
 		mustKubectl(t, "patch", "node", "plain-1", "--subresource=status", "--type=merge", "-p", `{"status":{}}`)
 	}
 	start := heartbeatTime(getNode(t, "plain-1"))
-	eventually(t, 30*time.Second, "a few kwok heartbeats", func() error {
+	harness.Eventually(t, 30*time.Second, "a few kwok heartbeats", func() error {
 		if heartbeatTime(getNode(t, "plain-1")).Sub(start) < 2*heartbeat {
 			return fmt.Errorf("no new heartbeat yet")
 		}
@@ -297,7 +298,7 @@ func TestNodeWebhookDown(t *testing.T) {
 	}
 	waitCPU(t, "down-1", "4")
 	before := heartbeatTime(getNode(t, "down-1"))
-	eventually(t, 30*time.Second, "kwok heartbeats succeeding without the webhook", func() error {
+	harness.Eventually(t, 30*time.Second, "kwok heartbeats succeeding without the webhook", func() error {
 		if heartbeatTime(getNode(t, "down-1")).Sub(before) < 2*heartbeat {
 			return fmt.Errorf("heartbeat stuck at %s", heartbeatTime(getNode(t, "down-1")))
 		}
@@ -327,7 +328,7 @@ func TestNodeUsagePolicy(t *testing.T) {
 
 	// A = 10, R = 8, U ~ 2 (rates wobble a little), m = 0.2: A' = A + R - 1.2U ~ 15.6 CPUs,
 	// within [A, 2A].
-	eventually(t, 3*time.Minute, "usage policy reclaiming unused requests", func() error {
+	harness.Eventually(t, 3*time.Minute, "usage policy reclaiming unused requests", func() error {
 		mustKubectl(t, "patch", "node", "usage-1", "--subresource=status", "--type=merge", "-p", `{"status":{}}`)
 		n := getNode(t, "usage-1")
 		got := n.Status.Allocatable.Cpu().MilliValue()
@@ -350,7 +351,7 @@ func TestNodeUsagePolicy(t *testing.T) {
 		}
 	})
 	// kwok heartbeats keep arriving; once the last sample is 40s old they keep the raw 10 CPUs.
-	eventually(t, 2*time.Minute, "fallback to the raw allocatable", func() error {
+	harness.Eventually(t, 2*time.Minute, "fallback to the raw allocatable", func() error {
 		n := getNode(t, "usage-1")
 		if got := n.Status.Allocatable.Cpu().String(); got != "10" {
 			return fmt.Errorf("allocatable cpu %s", got)
@@ -373,7 +374,7 @@ func TestNodeSchedulingAfterOptIn(t *testing.T) {
 	isolatedNode(t, "sched-1", "2", "8Gi")
 	createPods(t, podOn("sched-1", "sched-a", "1", "100m"), podOn("sched-1", "sched-b", "1", "100m"), podOn("sched-1", "sched-c", "1", "100m"))
 	var pending string
-	eventually(t, time.Minute, "two pods bound and one Pending with Insufficient cpu", func() error {
+	harness.Eventually(t, time.Minute, "two pods bound and one Pending with Insufficient cpu", func() error {
 		bound := 0
 		for _, name := range []string{"sched-a", "sched-b", "sched-c"} {
 			p, err := kube(t).CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
@@ -396,7 +397,7 @@ func TestNodeSchedulingAfterOptIn(t *testing.T) {
 		return nil
 	})
 	optIn(t, "sched-1", names.CPURatioAnnotation+"=2")
-	eventually(t, time.Minute, "the pending pod bound after opt-in", func() error {
+	harness.Eventually(t, time.Minute, "the pending pod bound after opt-in", func() error {
 		p, err := kube(t).CoreV1().Pods("default").Get(ctx, pending, metav1.GetOptions{})
 		if err != nil {
 			return err

@@ -8,9 +8,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +26,7 @@ import (
 	"github.com/overcommit-dev/overcommit/plugin/savings"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
 // pluginLabel marks the nodes of the plugin tests, each test with its own value, so selectors
@@ -36,19 +34,10 @@ import (
 const pluginLabel = "e2e.overcommit.dev/plugin"
 
 // overcommit runs `kubectl overcommit args...` through the real kubectl, which finds the built
-// plugin on PATH. The kubeconfig comes from KUBECONFIG: kubectl refuses flags before a plugin's
-// name.
+// plugin on PATH.
 func overcommit(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(*binDir, "kubectl"), append([]string{"overcommit"}, args...)...)
-	cmd.Env = append(os.Environ(), "PATH="+*binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	t.Logf("kubectl overcommit %s\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
-	return out.String(), errOut.String(), err
+	return kubectl(t, append([]string{"overcommit"}, args...)...)
 }
 
 func mustOvercommit(t *testing.T, args ...string) string {
@@ -246,7 +235,7 @@ func TestPluginDisableRefusesOverbookedNode(t *testing.T) {
 // webhook starts; the plugin and the webhook read it).
 func waitSettingsPublished(t *testing.T) {
 	t.Helper()
-	eventually(t, 30*time.Second, "the settings ConfigMap", func() error {
+	harness.Eventually(t, 30*time.Second, "the settings ConfigMap", func() error {
 		_, err := kube(t).CoreV1().ConfigMaps(names.Namespace).Get(context.Background(), names.SettingsConfigMap, metav1.GetOptions{})
 		return err
 	})
@@ -429,23 +418,10 @@ func TestPluginBadInput(t *testing.T) {
 func TestPluginCompletion(t *testing.T) {
 	t.Parallel()
 	pluginNode(t, "plugin-complete-me", "1", "1Gi", "complete")
-	out := mustKubectlPlain(t, "__complete", "overcommit", "enable", "plugin-complete-")
+	out := mustKubectl(t, "__complete", "overcommit", "enable", "plugin-complete-")
 	if !strings.Contains(out, "plugin-complete-me\n") {
 		t.Errorf("completion did not offer the node:\n%s", out)
 	}
-}
-
-// mustKubectlPlain runs kubectl without the --kubeconfig flag (kubectl does not pass its global
-// flags on to plugin completion); KUBECONFIG carries it.
-func mustKubectlPlain(t *testing.T, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(*binDir, "kubectl"), args...)
-	cmd.Env = append(os.Environ(), "PATH="+*binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
-	}
-	return string(out)
 }
 
 var pluginScale = flag.String("plugin-scale", "", "NODES/PODS for TestPluginScale, e.g. 5000/150000; empty skips it (it takes minutes)")
@@ -509,8 +485,10 @@ func TestPluginScale(t *testing.T) {
 
 	measure := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(filepath.Join(*binDir, "kubectl"), append([]string{"overcommit"}, args...)...)
-		cmd.Env = append(os.Environ(), "PATH="+*binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
+		cmd, err := harness.KubectlCmd(context.Background(), env, append([]string{"overcommit"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		start := time.Now()

@@ -3,12 +3,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -27,6 +25,7 @@ import (
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
 // sidecarNamespace creates a namespace, opted in to injection or not, deleted when the test ends.
@@ -69,7 +68,7 @@ func newTemplate(t *testing.T, name, body string) {
 // with check passing on the result.
 func waitTemplate(t *testing.T, ns, template string, check func(*corev1.Pod) error) {
 	t.Helper()
-	eventually(t, 30*time.Second, "template "+template+" in effect", func() error {
+	harness.Eventually(t, 30*time.Second, "template "+template+" in effect", func() error {
 		got, err := dryRunPod(ns, appPod("probe", template))
 		if err != nil {
 			return err
@@ -178,7 +177,7 @@ func TestSidecarDeploymentInjected(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pods []corev1.Pod
-	eventually(t, time.Minute, "two pods of deployment web", func() error {
+	harness.Eventually(t, time.Minute, "two pods of deployment web", func() error {
 		list, err := kube(t).CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
 		if err != nil {
 			return err
@@ -223,21 +222,10 @@ func TestSidecarDeploymentInjected(t *testing.T) {
 }
 
 // runPlugin runs `kubectl overcommit args...` through the real kubectl and fails the test on an
-// error. The kubeconfig comes from KUBECONFIG: kubectl refuses flags before a plugin's name.
+// error.
 func runPlugin(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(*binDir, "kubectl"), append([]string{"overcommit"}, args...)...)
-	cmd.Env = append(os.Environ(), "PATH="+*binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+env.Kubeconfig())
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	t.Logf("kubectl overcommit %s\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
-	if err != nil {
-		t.Fatalf("kubectl overcommit %s: %v", strings.Join(args, " "), err)
-	}
-	return out.String()
+	return mustKubectl(t, append([]string{"overcommit"}, args...)...)
 }
 
 func cmpStrings(want, got []string) string {
@@ -275,7 +263,7 @@ func TestSidecarNativeJobCompletes(t *testing.T) {
 	}
 	// kwok runs the job's pod to Succeeded (its pod-complete stage); the native sidecar, an init
 	// container that never exits, does not hold the Job open.
-	eventually(t, 90*time.Second, "job batch Complete", func() error {
+	harness.Eventually(t, 90*time.Second, "job batch Complete", func() error {
 		j, err := kube(t).BatchV1().Jobs(ns).Get(context.Background(), "batch", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -367,7 +355,7 @@ func TestSidecarBrokenTemplateReported(t *testing.T) {
 	waitTemplate(t, ns, "e2e-good", nil)
 
 	// A pod asking for the broken template is denied, naming it and the problem.
-	eventually(t, 30*time.Second, "pod asking for e2e-broken denied as invalid", func() error {
+	harness.Eventually(t, 30*time.Second, "pod asking for e2e-broken denied as invalid", func() error {
 		_, err := kube(t).CoreV1().Pods(ns).Create(context.Background(), appPod("wants-broken", "e2e-good,e2e-broken"), metav1.CreateOptions{})
 		if err == nil {
 			return fmt.Errorf("admitted")

@@ -37,6 +37,7 @@ import (
 	"github.com/overcommit-dev/overcommit/deploy/recordsvalidation"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
 // Env is what Run needs of a suite.
@@ -386,21 +387,18 @@ func waitEnforced(t *testing.T, admin kubernetes.Interface, enforced bool) {
 	t.Helper()
 	probe := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "forged-records-probe",
 		Annotations: map[string]string{names.UsageTargetAnnotation: "cpu=0m,memory=0"}}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	state := map[bool]string{true: "enforced", false: "gone"}
+	harness.Eventually(t, 30*time.Second, "the ValidatingAdmissionPolicy "+recordsvalidation.Name+" "+state[enforced], func() error {
 		_, err := admin.CoreV1().Nodes().Create(context.Background(), probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		refused := apierrors.IsForbidden(err) && strings.Contains(err.Error(), recordsvalidation.UsageTargetMessage)
 		if err != nil && !refused {
 			t.Fatalf("probe of the ValidatingAdmissionPolicy: %v", err)
 		}
-		if refused == enforced {
-			return
+		if refused != enforced {
+			return fmt.Errorf("still %s", state[!enforced])
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the ValidatingAdmissionPolicy %s is not %s after 30s", recordsvalidation.Name, map[bool]string{true: "enforced", false: "gone"}[enforced])
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // rendered decodes what `kubectl overcommit install --mode mode` prints (cert-manager kinds,
@@ -497,15 +495,9 @@ func tokenClient(t *testing.T, admin kubernetes.Interface, adminCfg *rest.Config
 	cfg := &rest.Config{Host: adminCfg.Host, BearerToken: tr.Status.Token,
 		TLSClientConfig: rest.TLSClientConfig{CAData: adminCfg.CAData, CAFile: adminCfg.CAFile, ServerName: adminCfg.ServerName}}
 	c := kubernetes.NewForConfigOrDie(cfg)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	harness.Eventually(t, 30*time.Second, namespace+"/"+name+" listing nodes", func() error {
 		_, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/%s cannot list nodes after 30s: %v", namespace, name, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return err
+	})
+	return c
 }
