@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
+
+	"github.com/overcommit-dev/overcommit/internal/poll"
 )
 
 var binDir = flag.String("bin-dir", "../../bin", "directory with the binaries from hack/build-tools.sh")
@@ -303,16 +305,8 @@ func pgrepWorkDir(t *testing.T, dir string) []string {
 
 func waitFor(t *testing.T, ctx context.Context, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(time.Second)
+	if err := poll.Until(ctx, time.Second, timeout, what, check); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -31,6 +31,7 @@ import (
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
+	"github.com/overcommit-dev/overcommit/internal/poll"
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
 
@@ -195,7 +196,7 @@ func (d *demo) fillUp(ctx context.Context) error {
 	if _, err := d.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create namespace: %w", err)
 	}
-	if err := waitUntil(ctx, time.Minute, "service account demo/default", func() error {
+	if err := poll.Until(ctx, pollInterval, time.Minute, "service account demo/default", func() error {
 		_, err := d.cs.CoreV1().ServiceAccounts(namespace).Get(ctx, "default", metav1.GetOptions{})
 		return err
 	}); err != nil {
@@ -209,7 +210,7 @@ func (d *demo) fillUp(ctx context.Context) error {
 		return err
 	}
 	capacity := nodeCount * 4
-	if err := waitUntil(ctx, 2*time.Minute, fmt.Sprintf("%d pods Running and %d Pending", capacity, replicas-capacity), func() error {
+	if err := poll.Until(ctx, pollInterval, 2*time.Minute, fmt.Sprintf("%d pods Running and %d Pending", capacity, replicas-capacity), func() error {
 		running, pending, err := d.podCounts(ctx)
 		if err != nil {
 			return err
@@ -226,7 +227,7 @@ func (d *demo) fillUp(ctx context.Context) error {
 	}
 
 	step("Why they are Pending: the scheduler's FailedScheduling events")
-	if err := waitUntil(ctx, time.Minute, "a FailedScheduling event", func() error {
+	if err := poll.Until(ctx, pollInterval, time.Minute, "a FailedScheduling event", func() error {
 		evs, err := d.cs.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{
 			FieldSelector: fields.OneTermEqualSelector("reason", "FailedScheduling").String(),
 		})
@@ -310,7 +311,7 @@ func (d *demo) sidecar(ctx context.Context) error {
 	fmt.Print(indent(sidecarPod))
 	// The webhook's template informer picks the ConfigMap up within moments; until then the pod
 	// would be refused as asking for an unknown template. A server-side dry run tells when.
-	if err := waitUntil(ctx, time.Minute, "the webhook to know the template", func() error {
+	if err := poll.Until(ctx, pollInterval, time.Minute, "the webhook to know the template", func() error {
 		return d.quiet(ctx, "apply", "--dry-run=server", "-f", d.file("api.yaml", sidecarPod))
 	}); err != nil {
 		return err
@@ -346,7 +347,7 @@ func (d *demo) quiet(ctx context.Context, args ...string) error {
 
 func (d *demo) waitAllRunning(ctx context.Context) error {
 	step("Waiting for the scheduler to place the pending pods")
-	if err := waitUntil(ctx, 3*time.Minute, fmt.Sprintf("all %d pods Running", replicas), func() error {
+	if err := poll.Until(ctx, pollInterval, 3*time.Minute, fmt.Sprintf("all %d pods Running", replicas), func() error {
 		running, pending, err := d.podCounts(ctx)
 		if err != nil {
 			return err
@@ -392,7 +393,7 @@ func (d *demo) waitNodeMetrics(ctx context.Context) error {
 		return fmt.Errorf("metrics client: %w", err)
 	}
 	// CPU usage is a rate: metrics-server reports a node after two scrapes, 10 s apart.
-	return waitUntil(ctx, 2*time.Minute, "NodeMetrics for every node", func() error {
+	return poll.Until(ctx, pollInterval, 2*time.Minute, "NodeMetrics for every node", func() error {
 		list, err := mc.MetricsV1beta1().NodeMetricses().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
@@ -479,21 +480,9 @@ func quoteArgs(args []string) string {
 	return strings.Join(q, " ")
 }
 
-func waitUntil(ctx context.Context, timeout time.Duration, what string, check func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w (last: %v)", what, ctx.Err(), err)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
+// pollInterval is how often the demo checks what it waits for: often enough to move on at once,
+// rarely enough to keep the log of the apiserver readable.
+const pollInterval = 500 * time.Millisecond
 
 func step(s string) {
 	fmt.Printf("\n==> %s\n\n", s)

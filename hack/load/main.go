@@ -33,6 +33,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/internal/fixtures"
+	"github.com/overcommit-dev/overcommit/internal/poll"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 )
@@ -161,20 +162,16 @@ func createTemplates(ctx context.Context, c *cluster.Cluster) error {
 
 // check sends one review and insists on a patched answer (waiting for the template informer).
 func check(ctx context.Context, client *http.Client, url string, body []byte) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return poll.Until(ctx, 200*time.Millisecond, 30*time.Second, "a patched review", func() error {
 		out, err := post(ctx, client, url, body)
-		if err == nil && bytes.Contains(out, []byte(`"patchType":"JSONPatch"`)) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			if err == nil {
-				err = fmt.Errorf("no patch in %s", out)
-			}
+		if err != nil {
 			return err
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		if !bytes.Contains(out, []byte(`"patchType":"JSONPatch"`)) {
+			return fmt.Errorf("no patch in %s", out)
+		}
+		return nil
+	})
 }
 
 func post(ctx context.Context, client *http.Client, url string, body []byte) ([]byte, error) {

@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -37,6 +38,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/deploy"
 	"github.com/overcommit-dev/overcommit/hack/cluster"
+	"github.com/overcommit-dev/overcommit/internal/poll"
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
 
@@ -313,21 +315,22 @@ func measureScale(ctx context.Context, c *cluster.Cluster, o options) error {
 		return err
 	}
 	ready := time.Since(t0)
-	var synced time.Duration
-	for {
-		// Count the pods in the cache rather than trusting the synced flag alone: the number is
-		// what the memory figure below is about.
+	// Count the pods in the cache rather than trusting the synced flag alone: the number is what
+	// the memory figure below is about.
+	if err := poll.Until(ctx, 100*time.Millisecond, 5*time.Minute, "the pod cache synced", func() error {
 		m, err := c.WebhookMetrics(ctx)
-		if err == nil && strings.Contains(m, "overcommit_usage_pod_cache_synced 1") &&
-			strings.Contains(m, fmt.Sprintf("overcommit_usage_pod_cache_pods %d\n", o.pods)) {
-			synced = time.Since(t0)
-			break
+		if err != nil {
+			return err
 		}
-		if time.Since(t0) > 5*time.Minute {
-			return fmt.Errorf("pod cache not synced after 5 minutes")
+		if !strings.Contains(m, "overcommit_usage_pod_cache_synced 1") ||
+			!strings.Contains(m, fmt.Sprintf("overcommit_usage_pod_cache_pods %d\n", o.pods)) {
+			return errors.New("not synced, or not every pod in it")
 		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	}); err != nil {
+		return err
 	}
+	synced := time.Since(t0)
 	time.Sleep(5 * time.Second) // let the heap settle after the initial list
 	mem, err := cluster.ReadProcessStats(c.WebhookPID())
 	if err != nil {
