@@ -1,6 +1,7 @@
 // Package cmd wires kubectl-overcommit's cobra commands. Each command follows kubectl's pattern:
 // an Options struct, Complete (flags and args into values, clients), Validate (no API calls),
-// Run. The work itself lives in plugin/kube, plugin/preview, plugin/optin and plugin/savings.
+// Run. The work itself lives in plugin/kube, plugin/preview, plugin/optin, plugin/savings and
+// plugin/sidecars.
 package cmd
 
 import (

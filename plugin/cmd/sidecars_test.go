@@ -14,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/overcommit-dev/overcommit/plugin/internal/testcluster"
+	"github.com/overcommit-dev/overcommit/plugin/sidecars"
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
 
@@ -27,7 +28,7 @@ func templateObjects(t *testing.T) []runtime.Object {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cms, err := configMaps(f)
+		cms, err := sidecars.ConfigMaps(f)
 		_ = f.Close()
 		if err != nil {
 			t.Fatal(err)
