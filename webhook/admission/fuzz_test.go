@@ -1,22 +1,20 @@
 package admission_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/admission/reviewtest"
 	"github.com/overcommit-dev/overcommit/webhook/nodes"
 	"github.com/overcommit-dev/overcommit/webhook/settings"
 )
@@ -41,10 +39,7 @@ func FuzzServeHTTP(f *testing.F) {
 	wh := &admission.Webhook{Name: "node", Handler: h, Metrics: m, Log: log, OnPanic: h.OnPanic}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, "/mutate-node", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		wh.ServeHTTP(rec, req)
+		rec := reviewtest.Post(wh, "/mutate-node", body)
 		if p := testutil.ToFloat64(m.RequestCount("node", admission.OutcomePanic)); p != 0 {
 			t.Fatalf("handler panicked on %q", body)
 		}
@@ -74,14 +69,6 @@ func FuzzServeHTTP(f *testing.F) {
 		if !out.Response.Allowed {
 			t.Fatalf("node write denied: %s", rec.Body.String())
 		}
-		if len(out.Response.Patch) > 0 {
-			p, err := jsonpatch.DecodePatch(out.Response.Patch)
-			if err != nil {
-				t.Fatalf("undecodable patch %s", out.Response.Patch)
-			}
-			if _, err := p.Apply(in.Request.Object); err != nil {
-				t.Fatalf("patch %s does not apply to %s: %v", out.Response.Patch, in.Request.Object, err)
-			}
-		}
+		reviewtest.Apply(t, in.Request.Object, out.Response)
 	})
 }

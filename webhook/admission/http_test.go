@@ -1,9 +1,7 @@
 package admission_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,9 +14,11 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/admission/reviewtest"
 )
 
-const uid = "705ab4f5-6393-11e8-b7cc-42010a800002"
+// uid is the uid of the reviews the node fixture and reviewtest build.
+const uid = string(reviewtest.UID)
 
 func newWebhook(h admission.Handler) (*admission.Webhook, *admission.Metrics) {
 	m := admission.NewMetrics(prometheus.NewRegistry())
@@ -126,19 +126,7 @@ func TestServeHTTPResponses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wh, m := newWebhook(admission.HandlerFunc(func(context.Context, *admission.Request) admission.Response { return tt.resp }))
-			body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"` + uid + `"}}`
-			req := httptest.NewRequest(http.MethodPost, "/x", bytes.NewBufferString(body))
-			req.Header.Set("Content-Type", "application/json")
-			rec := httptest.NewRecorder()
-			wh.ServeHTTP(rec, req)
-			var out admissionv1.AdmissionReview
-			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil || out.Response.UID != uid {
-				t.Fatalf("response %s: %v", rec.Body.String(), err)
-			}
-			if out.APIVersion != "admission.k8s.io/v1" || out.Kind != "AdmissionReview" {
-				t.Errorf("envelope %s %s", out.APIVersion, out.Kind)
-			}
-			tt.check(t, out.Response)
+			tt.check(t, reviewtest.Send(t, wh, "/x", reviewtest.Encode(t, admissionv1.AdmissionRequest{})))
 			if c := testutil.ToFloat64(m.RequestCount("test", tt.wantOutcome)); c != 1 {
 				t.Errorf("outcome %s count = %v, want 1", tt.wantOutcome, c)
 			}
@@ -148,13 +136,8 @@ func TestServeHTTPResponses(t *testing.T) {
 
 func TestServeHTTPPanicWithoutHookDenies(t *testing.T) {
 	wh, m := newWebhook(admission.HandlerFunc(func(context.Context, *admission.Request) admission.Response { panic("boom") }))
-	req := httptest.NewRequest(http.MethodPost, "/x", strings.NewReader(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"`+uid+`"}}`))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	wh.ServeHTTP(rec, req)
-	var out admissionv1.AdmissionReview
-	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil || out.Response.Allowed {
-		t.Fatalf("response %s: %v", rec.Body.String(), err)
+	if resp := reviewtest.Send(t, wh, "/x", reviewtest.Encode(t, admissionv1.AdmissionRequest{})); resp.Allowed {
+		t.Fatalf("a panic was answered allowed: %+v", resp)
 	}
 	if c := testutil.ToFloat64(m.RequestCount("test", admission.OutcomePanic)); c != 1 {
 		t.Errorf("panic count = %v", c)

@@ -1,9 +1,7 @@
 package nodes
 
 import (
-	"bytes"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -11,6 +9,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/internal/fixtures"
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/webhook/admission/reviewtest"
 )
 
 func benchmarkReview(b *testing.B, user string) {
@@ -23,11 +22,7 @@ func benchmarkReview(b *testing.B, user string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/mutate-node", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		f.wh.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
+		if rec := reviewtest.Post(f.wh, "/mutate-node", body); rec.Code != http.StatusOK {
 			b.Fatalf("HTTP %d", rec.Code)
 		}
 	}
@@ -76,11 +71,7 @@ func BenchmarkNodeReviewHostile(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				req := httptest.NewRequest(http.MethodPost, "/mutate-node", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				rec := httptest.NewRecorder()
-				f.wh.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
+				if rec := reviewtest.Post(f.wh, "/mutate-node", body); rec.Code != http.StatusOK {
 					b.Fatalf("HTTP %d", rec.Code)
 				}
 			}

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -21,12 +18,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/admission/reviewtest"
 	"github.com/overcommit-dev/overcommit/webhook/settings"
 )
 
@@ -67,88 +64,43 @@ func testNode(labels, ann map[string]string) *corev1.Node {
 
 var optIn = map[string]string{names.EnabledLabel: "true"}
 
-// review wraps an object in an AdmissionReview as the apiserver sends it.
+// review wraps a node in a nodes/status review as the apiserver sends it.
 func review(t testing.TB, obj runtime.Object, op admissionv1.Operation, user string, dryRun bool) []byte {
 	t.Helper()
-	raw, err := json.Marshal(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rev := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID:         types.UID("705ab4f5-6393-11e8-b7cc-42010a800002"),
-			Kind:        metav1.GroupVersionKind{Version: "v1", Kind: "Node"},
-			Resource:    metav1.GroupVersionResource{Version: "v1", Resource: "nodes"},
-			SubResource: "status",
-			Name:        "worker-1",
-			Operation:   op,
-			UserInfo:    authenticationv1.UserInfo{Username: user},
-			Object:      runtime.RawExtension{Raw: raw},
-			OldObject:   runtime.RawExtension{Raw: raw},
-			DryRun:      ptr.To(dryRun),
-		},
-	}
-	b, err := json.Marshal(rev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	raw := reviewtest.Object(t, obj)
+	return reviewtest.Encode(t, admissionv1.AdmissionRequest{
+		Kind:        metav1.GroupVersionKind{Version: "v1", Kind: "Node"},
+		Resource:    metav1.GroupVersionResource{Version: "v1", Resource: "nodes"},
+		SubResource: "status",
+		Name:        "worker-1",
+		Operation:   op,
+		UserInfo:    authenticationv1.UserInfo{Username: user},
+		Object:      raw,
+		OldObject:   raw,
+		DryRun:      ptr.To(dryRun),
+	})
 }
 
-// send posts a review and returns the decoded response.
+// send posts a review and returns the decoded response, which must allow the write.
 func (f *fixture) send(t testing.TB, body []byte) *admissionv1.AdmissionResponse {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/mutate-node", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	f.wh.ServeHTTP(rec, req)
-	return answer(t, rec)
+	return allowed(t, reviewtest.Send(t, f.wh, "/mutate-node", body))
 }
 
-// answer decodes a recorded answer to a review and checks that it allows the write.
-func answer(t testing.TB, rec *httptest.ResponseRecorder) *admissionv1.AdmissionResponse {
+// allowed fails t unless resp allows the node write: the node webhook never denies one.
+func allowed(t testing.TB, resp *admissionv1.AdmissionResponse) *admissionv1.AdmissionResponse {
 	t.Helper()
-	if rec.Code != http.StatusOK {
-		t.Fatalf("HTTP %d: %s", rec.Code, rec.Body.String())
+	if !resp.Allowed {
+		t.Fatalf("node write denied: %+v", resp.Result)
 	}
-	var out admissionv1.AdmissionReview
-	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-		t.Fatalf("decoding response: %v\n%s", err, rec.Body.String())
-	}
-	if out.APIVersion != "admission.k8s.io/v1" || out.Kind != "AdmissionReview" || out.Response == nil {
-		t.Fatalf("malformed response: %s", rec.Body.String())
-	}
-	if out.Response.UID != "705ab4f5-6393-11e8-b7cc-42010a800002" {
-		t.Fatalf("response uid = %q", out.Response.UID)
-	}
-	if !out.Response.Allowed {
-		t.Fatalf("node write denied: %+v", out.Response.Result)
-	}
-	return out.Response
+	return resp
 }
 
 // apply applies a response's patch to the node, as the apiserver does, and returns the result.
 func apply(t testing.TB, n *corev1.Node, resp *admissionv1.AdmissionResponse) *corev1.Node {
 	t.Helper()
-	raw, err := json.Marshal(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Patch) > 0 {
-		if resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
-			t.Fatalf("patch type = %v, want JSONPatch", resp.PatchType)
-		}
-		p, err := jsonpatch.DecodePatch(resp.Patch)
-		if err != nil {
-			t.Fatalf("decoding patch %s: %v", resp.Patch, err)
-		}
-		if raw, err = p.Apply(raw); err != nil {
-			t.Fatalf("patch %s does not apply: %v", resp.Patch, err)
-		}
-	}
 	var out corev1.Node
-	if err := json.Unmarshal(raw, &out); err != nil {
+	if err := json.Unmarshal(reviewtest.Apply(t, reviewtest.Object(t, n).Raw, resp), &out); err != nil {
 		t.Fatal(err)
 	}
 	return &out

@@ -1,9 +1,7 @@
 package nodes
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
+	"github.com/overcommit-dev/overcommit/webhook/admission/reviewtest"
 	"github.com/overcommit-dev/overcommit/webhook/settings"
 )
 
@@ -165,14 +164,12 @@ func TestHandlerHostileAnnotations(t *testing.T) {
 // hostile value to ParseQuantity the test fails instead of hanging for hours.
 func (f *fixture) sendWithin(t *testing.T, body []byte, d time.Duration) *admissionv1.AdmissionResponse {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/mutate-node", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
 	start := time.Now()
-	done := make(chan struct{})
-	go func() { defer close(done); f.wh.ServeHTTP(rec, req) }()
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() { done <- reviewtest.Post(f.wh, "/mutate-node", body) }()
+	var rec *httptest.ResponseRecorder
 	select {
-	case <-done:
+	case rec = <-done:
 	case <-time.After(d):
 		t.Fatalf("the review is still running after %s", d)
 	}
@@ -181,5 +178,5 @@ func (f *fixture) sendWithin(t *testing.T, body []byte, d time.Duration) *admiss
 	if took > d {
 		t.Errorf("the review took %s, want under %s", took, d)
 	}
-	return answer(t, rec)
+	return allowed(t, reviewtest.Decode(t, rec, reviewtest.UID))
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +12,7 @@ import (
 	"github.com/overcommit-dev/overcommit/internal/fixtures"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/admission/reviewtest"
 )
 
 // BenchmarkServeHTTP is one review of the shared 20 KB pod asking for both fixture templates,
@@ -37,10 +37,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/mutate-pod", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		wh.ServeHTTP(rec, req)
+		rec := reviewtest.Post(wh, "/mutate-pod", body)
 		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"patch"`)) {
 			b.Fatalf("HTTP %d: %s", rec.Code, rec.Body.String())
 		}

@@ -1,21 +1,17 @@
 package pods
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -23,22 +19,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/admission/reviewtest"
 	"github.com/overcommit-dev/overcommit/webhook/templates"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-const (
-	uid          = "2f7c1d5e-7a4c-4f7e-9a43-0e6d0c1f2a11"
-	ownNamespace = "overcommit-system"
-)
+const ownNamespace = "overcommit-system"
 
 // fakeTemplates serves the templates in testdata/templates, parsed like the informer parses them.
 type fakeTemplates struct {
@@ -102,62 +95,25 @@ func newFixture(t testing.TB) *fixture {
 // review wraps a pod as the apiserver sends it on CREATE.
 func review(t testing.TB, raw []byte, namespace string, dryRun bool) []byte {
 	t.Helper()
-	rev := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID:       types.UID(uid),
-			Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
-			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
-			Namespace: namespace,
-			Operation: admissionv1.Create,
-			Object:    runtime.RawExtension{Raw: raw},
-			DryRun:    ptr.To(dryRun),
-		},
-	}
-	b, err := json.Marshal(rev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return reviewtest.Encode(t, admissionv1.AdmissionRequest{
+		Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+		Namespace: namespace,
+		Operation: admissionv1.Create,
+		Object:    runtime.RawExtension{Raw: raw},
+		DryRun:    ptr.To(dryRun),
+	})
 }
 
 func (f *fixture) send(t testing.TB, body []byte) *admissionv1.AdmissionResponse {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/mutate-pod", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	f.wh.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("HTTP %d: %s", rec.Code, rec.Body.String())
-	}
-	var out admissionv1.AdmissionReview
-	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-		t.Fatalf("decoding response: %v\n%s", err, rec.Body.String())
-	}
-	if out.Response == nil || out.Response.UID != uid {
-		t.Fatalf("malformed response: %s", rec.Body.String())
-	}
-	return out.Response
+	return reviewtest.Send(t, f.wh, "/mutate-pod", body)
 }
 
 // apply applies the response's patch to the raw pod exactly as sent, as the apiserver does.
 func apply(t testing.TB, raw []byte, resp *admissionv1.AdmissionResponse) []byte {
 	t.Helper()
-	if len(resp.Patch) == 0 {
-		return raw
-	}
-	if resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
-		t.Fatalf("patch type = %v, want JSONPatch", resp.PatchType)
-	}
-	p, err := jsonpatch.DecodePatch(resp.Patch)
-	if err != nil {
-		t.Fatalf("decoding patch %s: %v", resp.Patch, err)
-	}
-	out, err := p.Apply(raw)
-	if err != nil {
-		t.Fatalf("patch %s does not apply: %v", resp.Patch, err)
-	}
-	return out
+	return reviewtest.Apply(t, raw, resp)
 }
 
 // golden compares the patched pod, as YAML, with testdata/<name>.golden.yaml.

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/admission/reviewtest"
 )
 
 // hostileNames is an inject annotation of n distinct unknown template names ("t0,t1,...").
@@ -59,10 +59,7 @@ func BenchmarkInjectHostile(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				req := httptest.NewRequest(http.MethodPost, "/mutate-pod", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				rec := httptest.NewRecorder()
-				f.wh.ServeHTTP(rec, req)
+				rec := reviewtest.Post(f.wh, "/mutate-pod", body)
 				if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"allowed":false`)) {
 					b.Fatalf("HTTP %d: %.300s", rec.Code, rec.Body.String())
 				}
@@ -87,10 +84,7 @@ func BenchmarkInjectLargePod(b *testing.B) {
 			b.ReportAllocs()
 			var out int
 			for b.Loop() {
-				req := httptest.NewRequest(http.MethodPost, "/mutate-pod", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				rec := httptest.NewRecorder()
-				f.wh.ServeHTTP(rec, req)
+				rec := reviewtest.Post(f.wh, "/mutate-pod", body)
 				if rec.Code != http.StatusOK {
 					b.Fatalf("HTTP %d: %.300s", rec.Code, rec.Body.String())
 				}
