@@ -9,20 +9,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/jsonscan"
 )
 
-// node is the part of a Node the policy reads (only overcommit's own labels and annotations). Decoding only these fields skips the images,
-// conditions and everything else that makes up most of a Node's bytes.
-type node struct {
-	Name        string
-	Labels      map[string]string
-	Annotations map[string]string
-	Allocatable corev1.ResourceList
-	Capacity    corev1.ResourceList
-	// Heartbeat is the newest lastHeartbeatTime of the conditions (policy.Heartbeat).
-	Heartbeat time.Time
-}
+// node is the part of a Node the policy reads, with only overcommit's own labels and annotations.
+// Decoding only these fields skips the images, conditions and everything else that makes up most
+// of a Node's bytes.
+type node = policy.Node
 
 // decodeNode reads a Node's JSON in one pass. Field names match exactly, as the apiserver writes
 // them: encoding/json's case-insensitive matching would read "Metadata" as metadata, and a patch

@@ -36,9 +36,6 @@ type Handler struct {
 	Now func() time.Time
 }
 
-// WarningPrefix starts every admission warning, so users know where it came from.
-const WarningPrefix = "overcommit: "
-
 // Handle implements admission.Handler.
 func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.Response {
 	// Checked first: the arguments would be boxed into interfaces on every review otherwise.
@@ -67,23 +64,16 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 	case settings.Valid:
 	case settings.Invalid:
 		h.Metrics.settings.WithLabelValues(string(settings.Invalid)).Inc()
-		warnings = append(warnings, WarningPrefix+snap.Problem)
+		warnings = append(warnings, names.WarningPrefix+snap.Problem)
 	default:
 		h.Metrics.settings.WithLabelValues(string(settings.Missing)).Inc()
 		if debug {
 			h.Log.Debug("node left unchanged", "node", n.Name, "writer", req.UserInfo.Username, "problem", snap.Problem)
 		}
-		return admission.Allowed(WarningPrefix + snap.Problem + "; node left unchanged")
+		return admission.Allowed(names.WarningPrefix + snap.Problem + "; node left unchanged")
 	}
 	in := policy.Input{
-		Node: policy.Node{
-			Name:        n.Name,
-			Labels:      n.Labels,
-			Annotations: n.Annotations,
-			Allocatable: n.Allocatable,
-			Capacity:    n.Capacity,
-			Heartbeat:   n.Heartbeat,
-		},
+		Node:   n,
 		Writer: req.UserInfo.Username,
 		Now:    h.now(),
 	}
@@ -94,7 +84,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 		}
 		in.Update, in.OldAllocatable = true, old.Allocatable
 	}
-	if n.Annotations[names.PolicyAnnotation] == names.PolicyUsage {
+	if pol, _ := policy.ForNode(n.Annotations); pol == names.PolicyUsage {
 		if h.Usage == nil {
 			in.UsageUnavailable = "the webhook has no cluster connection for usage data"
 		} else {
@@ -128,7 +118,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 func (h *Handler) failOpen(req *admission.Request, kind, msg string) admission.Response {
 	h.Metrics.errors.WithLabelValues(kind).Inc()
 	h.Log.Warn("allowing node write unchanged", "node", req.Name, "uid", req.UID, "problem", kind, "err", msg)
-	resp := admission.Allowed(WarningPrefix + msg + "; node left unchanged")
+	resp := admission.Allowed(names.WarningPrefix + msg + "; node left unchanged")
 	resp.Outcome = admission.OutcomeError
 	return resp
 }
@@ -164,7 +154,7 @@ func prefixed(ws []string) []string {
 	}
 	out := make([]string, len(ws))
 	for i, w := range ws {
-		out[i] = WarningPrefix + w
+		out[i] = names.WarningPrefix + w
 	}
 	return out
 }

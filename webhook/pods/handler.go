@@ -10,12 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
 	"github.com/overcommit-dev/overcommit/webhook/templates"
@@ -25,12 +25,6 @@ import (
 type Templates interface {
 	Get(name string) (*sidecar.Template, error)
 }
-
-// SystemNamespaces are never injected, whatever the webhook's namespaceSelector says.
-var SystemNamespaces = []string{metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
-
-// WarningPrefix starts every admission warning and denial message.
-const WarningPrefix = "overcommit: "
 
 // MaxMessageBytes bounds a denial message and the log line that repeats it. Messages quote the
 // pod and its annotation, which whoever creates the pod writes (and, before the apiserver has
@@ -60,7 +54,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 		// denying would block writes that never asked for us.
 		h.Log.Warn("ignoring unexpected admission request; check the webhook's rules", "kind", clip(req.Kind.String()),
 			"subResource", clip(req.SubResource), "operation", clip(string(req.Operation)), "uid", clip(string(req.UID)))
-		resp := admission.Allowed(fmt.Sprintf("%sthe pod webhook only handles Pod CREATE, got %s %s; nothing injected", WarningPrefix,
+		resp := admission.Allowed(fmt.Sprintf("%sthe pod webhook only handles Pod CREATE, got %s %s; nothing injected", names.WarningPrefix,
 			clip(string(req.Operation)), clip(req.Kind.Kind)))
 		resp.Outcome = admission.OutcomeError
 		return resp
@@ -106,7 +100,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 	}
 	var warnings []string
 	for _, s := range plan.Skipped {
-		warnings = append(warnings, fmt.Sprintf("%ssidecar template %q not injected: %s", WarningPrefix, s.Template, s.Reason))
+		warnings = append(warnings, fmt.Sprintf("%ssidecar template %q not injected: %s", names.WarningPrefix, s.Template, s.Reason))
 		h.Metrics.skipped.WithLabelValues(s.Template).Inc()
 	}
 	if !plan.Changed() {
@@ -147,23 +141,18 @@ func (h *Handler) excluded(ns string) bool {
 	if ns == "" || ns == h.Namespace {
 		return true
 	}
-	for _, s := range SystemNamespaces {
-		if ns == s {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(names.SystemNamespaces(), ns)
 }
 
 func (h *Handler) deny(req *admission.Request, why, msg string) admission.Response {
-	msg = sidecar.Clip(msg, MaxMessageBytes-len(WarningPrefix))
+	msg = sidecar.Clip(msg, MaxMessageBytes-len(names.WarningPrefix))
 	h.Metrics.denied.WithLabelValues(why).Inc()
 	h.Log.Info("pod denied", "namespace", clip(req.Namespace), "reason", why, "msg", msg, "dryRun", req.IsDryRun(), "uid", clip(string(req.UID)))
 	code := int32(403)
 	if why == "not_ready" || why == "patch" || why == "abandoned" {
 		code = 500
 	}
-	return admission.Denied(code, WarningPrefix+msg)
+	return admission.Denied(code, names.WarningPrefix+msg)
 }
 
 // reason classifies an injection error for the denials metric.

@@ -27,7 +27,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/overcommit-dev/overcommit/shared/names"
 )
+
+// fieldManager names the webhook's writes in managedFields (the functions below use names for
+// webhook names).
+const fieldManager = names.WebhookFieldManager
 
 // Defaults of Config.
 const (
@@ -39,9 +45,6 @@ const (
 	// the cert dir every 10 s.
 	MinPropagation = 30 * time.Second
 )
-
-// FieldManager names the webhook's writes in managedFields.
-const FieldManager = "overcommit-webhook"
 
 // Config configures a Provisioner.
 type Config struct {
@@ -206,7 +209,7 @@ func (p *Provisioner) syncSecret(ctx context.Context) (map[string][]byte, string
 			Type: corev1.SecretTypeOpaque,
 			Data: data,
 		}
-		created, err := api.Create(ctx, secret, metav1.CreateOptions{FieldManager: FieldManager})
+		created, err := api.Create(ctx, secret, metav1.CreateOptions{FieldManager: fieldManager})
 		if err != nil {
 			if apierrors.IsForbidden(err) {
 				return nil, "", fmt.Errorf("the Secret %s is missing and this webhook may not create it (its RBAC allows get and update of that one Secret only); re-apply the install manifests, which include it empty: %w", p.secretRef(), err)
@@ -233,7 +236,7 @@ func (p *Provisioner) syncSecret(ctx context.Context) (map[string][]byte, string
 	secret.Data = data
 	// The Secret carries the resourceVersion read above: a concurrent write by another replica
 	// makes this a Conflict, and the caller starts over from what that replica stored.
-	updated, err := api.Update(ctx, secret, metav1.UpdateOptions{FieldManager: FieldManager})
+	updated, err := api.Update(ctx, secret, metav1.UpdateOptions{FieldManager: fieldManager})
 	if err != nil {
 		return nil, "", fmt.Errorf("updating Secret %s: %w", p.secretRef(), err)
 	}
@@ -329,7 +332,7 @@ func (p *Provisioner) injectBundle(ctx context.Context, bundle []byte, secretVer
 	if err != nil {
 		return fmt.Errorf("encoding the caBundle patch: %w", err)
 	}
-	if _, err := api.Patch(ctx, mwc.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}); err != nil {
+	if _, err := api.Patch(ctx, mwc.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
 		return fmt.Errorf("injecting the caBundle into MutatingWebhookConfiguration %s: %w", mwc.Name, err)
 	}
 	p.cfg.Log.Info("injected the caBundle", "mutatingWebhookConfiguration", mwc.Name, "webhooks", names, "cas", bytes.Count(bundle, []byte("BEGIN CERTIFICATE")))

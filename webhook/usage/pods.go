@@ -115,7 +115,7 @@ func (c *podCache) subtractLocked(key string) {
 	}
 	delete(c.byKey, key)
 	n := c.nodes[p.node]
-	n.sum = n.sum.Add(requests.Amount{MilliCPU: -p.req.MilliCPU, Memory: -p.req.Memory})
+	n.sum = n.sum.Sub(p.req)
 	n.pods--
 	if n.pods == 0 {
 		delete(c.nodes, p.node)

@@ -138,7 +138,7 @@ func (p *Publisher) Round(ctx context.Context, now time.Time) error {
 	for _, obj := range p.nodes.GetStore().List() {
 		n := obj.(*corev1.Node)
 		current, has := n.Annotations[names.UsageTargetAnnotation]
-		if n.Annotations[names.PolicyAnnotation] != names.PolicyUsage {
+		if pol, _ := policy.ForNode(n.Annotations); pol != names.PolicyUsage {
 			if has && p.write(ctx, n.Name, nil, "remove") != nil {
 				failed++
 			}

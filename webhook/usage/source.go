@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
@@ -101,10 +99,7 @@ func (s *Source) Sample(node string) (*policy.UsageSample, string) {
 	if err != nil {
 		return nil, fmt.Sprintf("pod cache: %v", err)
 	}
-	sample := &policy.UsageSample{Requests: corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewMilliQuantity(req.MilliCPU, resource.DecimalSI),
-		corev1.ResourceMemory: *resource.NewQuantity(req.Memory, resource.BinarySI),
-	}}
+	sample := &policy.UsageSample{Requests: req.List()}
 	u, ok, err := s.metrics.get(node)
 	if !ok {
 		if err != nil {
