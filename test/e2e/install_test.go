@@ -31,9 +31,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -104,31 +102,9 @@ func serviceAccountKubeconfig(ctx context.Context, c *cluster.Cluster, path stri
 	return path, nil
 }
 
-// rendered decodes deploy's manifests for overlay into typed objects (cert-manager kinds are
-// skipped: the client-go scheme does not know them).
+// rendered decodes deploy's manifests for overlay in webhook mode into typed objects.
 func rendered(overlay string) ([]runtime.Object, error) {
-	data, err := deploy.Render(overlay, deploy.ModeWebhook, "")
-	if err != nil {
-		return nil, err
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []runtime.Object
-	for {
-		var raw runtime.RawExtension
-		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
-			return objs, nil
-		} else if err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", overlay, err)
-		}
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw.Raw, nil, nil)
-		if runtime.IsNotRegisteredError(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", overlay, err)
-		}
-		objs = append(objs, obj)
-	}
+	return harness.Rendered(overlay, deploy.ModeWebhook)
 }
 
 // create creates the objects that keep selects, in order; existing ones are left as they are.

@@ -61,11 +61,7 @@ func pluginNode(t *testing.T, name, cpu, memory, group string) *corev1.Node {
 // previewOf runs preview -o json and decodes it.
 func previewOf(t *testing.T, args ...string) *preview.Preview {
 	t.Helper()
-	var p preview.Preview
-	if err := json.Unmarshal([]byte(mustOvercommit(t, append(append([]string{"preview"}, args...), "-o", "json")...)), &p); err != nil {
-		t.Fatalf("decoding the preview: %v", err)
-	}
-	return &p
+	return harness.Preview(t, env, args...)
 }
 
 // stored is what a node holds of what overcommit manages, in a comparable form.

@@ -8,12 +8,9 @@
 package forgedrecords
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -27,9 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
@@ -401,32 +396,14 @@ func waitEnforced(t *testing.T, admin kubernetes.Interface, enforced bool) {
 	})
 }
 
-// rendered decodes what `kubectl overcommit install --mode mode` prints (cert-manager kinds,
-// unknown to client-go's scheme, are skipped).
+// rendered decodes what `kubectl overcommit install --mode mode` prints.
 func rendered(t *testing.T, mode string) []runtime.Object {
 	t.Helper()
-	data, err := deploy.Render(deploy.DefaultOverlay, mode, "")
+	objs, err := harness.Rendered(deploy.DefaultOverlay, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []runtime.Object
-	for {
-		var raw runtime.RawExtension
-		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
-			return objs
-		} else if err != nil {
-			t.Fatalf("decoding the install: %v", err)
-		}
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw.Raw, nil, nil)
-		if runtime.IsNotRegisteredError(err) {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("decoding the install: %v", err)
-		}
-		objs = append(objs, obj)
-	}
+	return objs
 }
 
 // nodeEditor returns a client of a ServiceAccount bound to a ClusterRole that may get, list,

@@ -1,11 +1,12 @@
 // Package harness is what every e2e package shares: the -bin-dir and -keep-logs flags, a TestMain
 // that runs the package's tests against one local control plane, the real kubectl with the built
-// plugin on PATH, and Eventually.
+// plugin on PATH, Eventually, and the install and preview as objects.
 package harness
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/internal/poll"
+	"github.com/overcommit-dev/overcommit/plugin/preview"
 )
 
 var (
@@ -155,4 +157,15 @@ func Eventually(t testing.TB, timeout time.Duration, what string, check func() e
 	if err := poll.Until(context.Background(), 250*time.Millisecond, timeout, what, check); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Preview runs `kubectl overcommit preview args... -o json` against c and decodes it.
+func Preview(t testing.TB, c *cluster.Cluster, args ...string) *preview.Preview {
+	t.Helper()
+	out := MustKubectl(t, c, append(append([]string{"overcommit", "preview"}, args...), "-o", "json")...)
+	var p preview.Preview
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("decoding the preview: %v", err)
+	}
+	return &p
 }

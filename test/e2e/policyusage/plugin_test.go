@@ -110,11 +110,8 @@ func overcommit(t *testing.T, args ...string) string {
 	return harness.MustKubectl(t, env, append([]string{"overcommit"}, args...)...)
 }
 
+// previewOf runs preview -o json and decodes it.
 func previewOf(t *testing.T, args ...string) *preview.Preview {
 	t.Helper()
-	var p preview.Preview
-	if err := json.Unmarshal([]byte(overcommit(t, append(append([]string{"preview"}, args...), "-o", "json")...)), &p); err != nil {
-		t.Fatalf("decoding the preview: %v", err)
-	}
-	return &p
+	return harness.Preview(t, env, args...)
 }
