@@ -3,12 +3,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -18,17 +16,14 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/overcommit-dev/overcommit/shared/version"
-	"github.com/overcommit-dev/overcommit/webhook/admission"
 	"github.com/overcommit-dev/overcommit/webhook/gcfloor"
 	"github.com/overcommit-dev/overcommit/webhook/nodes"
 	"github.com/overcommit-dev/overcommit/webhook/pods"
@@ -104,146 +99,150 @@ func serve(ctx context.Context, o *options, log *slog.Logger, c *clients) error 
 	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
 	log.Info("starting overcommit-webhook", "version", version.Version,
 		"namespace", o.namespace, "settingsConfigMap", o.settingsConfigMap)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	nodeHandler := &nodes.Handler{Metrics: nodes.NewMetrics(reg), Log: log,
-		Settings: settings.Unavailable(fmt.Sprintf("the webhook has no cluster connection to read the settings ConfigMap %s/%s", o.namespace, o.settingsConfigMap))}
-	// Without a cluster there are no templates: pods asking for a sidecar are denied.
-	podHandler := &pods.Handler{Namespace: o.namespace, Metrics: pods.NewMetrics(reg), Log: log}
-	readyChecks := map[string]healthz.Checker{}
 	if c == nil && o.selfSignedSecret != "" {
 		return fmt.Errorf("--self-signed-secret needs a cluster connection (in-cluster or --kubeconfig)")
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	nodeHandler := newNodeHandler(o, log, reg)
+	podHandler := newPodHandler(o, log, reg)
+	readyChecks := map[string]healthz.Checker{}
 	var tlsProvisioner *selfsigned.Provisioner
 	if c != nil {
-		watcher, err := settings.New(c.kube, o.namespace, o.settingsConfigMap, settings.Options{Log: log, Registerer: reg})
-		if err != nil {
+		var err error
+		if tlsProvisioner, err = connect(ctx, o, log, reg, c, nodeHandler, podHandler, readyChecks); err != nil {
 			return err
-		}
-		watcher.Run(ctx)
-		nodeHandler.Settings = watcher.Pointer()
-		// Not ready before the settings are loaded: a replica that answered "no settings" during
-		// a rollout would store the kubelet's allocatable under running pods.
-		readyChecks["settings"] = func(*http.Request) error {
-			if !watcher.HasSynced() {
-				return errors.New("the settings ConfigMap is not loaded yet")
-			}
-			return nil
-		}
-		src, err := usage.NewSource(c.kube, c.metrics, usage.Options{RefreshInterval: o.metricsRefresh, Log: log, Registerer: reg})
-		if err != nil {
-			return err
-		}
-		nodeHandler.Usage = src
-		src.Run(ctx)
-		if o.publishTargets {
-			pub := usage.NewPublisher(c.kube, src, watcher.Pointer(), o.namespace, o.settingsConfigMap, usage.PublishOptions{
-				Interval: o.metricsRefresh, Threshold: o.targetThreshold, MinRaiseInterval: o.targetMinRaise, Log: log, Registerer: reg})
-			go pub.Run(ctx)
-		}
-		store, err := templates.New(c.kube, o.namespace, templates.Options{Log: log, Registerer: reg})
-		if err != nil {
-			return err
-		}
-		store.Run(ctx)
-		podHandler.Templates = store
-		// Not ready before the templates are loaded, or the first pods would be denied.
-		readyChecks["sidecar-templates"] = func(*http.Request) error {
-			if !store.HasSynced() {
-				return templates.ErrNotReady
-			}
-			return nil
-		}
-		if o.selfSignedSecret != "" {
-			sc := o.selfSigned
-			sc.Client, sc.Namespace, sc.SecretName, sc.ServiceName = c.kube, o.namespace, o.selfSignedSecret, o.serviceName
-			sc.WebhookConfigName, sc.CertDir, sc.Log = o.webhookConfigName, o.certDir, log
-			tlsProvisioner, err = selfsigned.New(sc)
-			if err != nil {
-				return err
-			}
-			go tlsProvisioner.Run(ctx)
-			readyChecks["certificate"] = tlsProvisioner.Checker
 		}
 	}
-	wire := admission.NewMetrics(reg)
-	if floor := o.gcFloor.Value(); floor > 0 {
-		if os.Getenv("GOGC") != "" {
-			log.Info("GOGC is set; --gc-floor is ignored", "GOGC", os.Getenv("GOGC"))
-		} else {
-			go gcfloor.Run(ctx, uint64(floor), 100, 2*time.Second, log)
-		}
-	}
-
-	srv := admission.NewServer(admission.ServerOptions{
-		Host:         o.host,
-		Port:         o.port,
-		CertDir:      o.certDir,
-		ClientCAFile: o.clientCAFile,
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-			c.MinVersion = tls.VersionTLS12
-			if !o.enableHTTP2 {
-				c.NextProtos = []string{"http/1.1"}
-			}
-		}},
-		Log: log,
-	})
-	// One budget for both paths: the memory bound holds for the process.
-	limits := admission.NewLimits()
-	reg.MustRegister(limits.Collector())
-	srv.Register("/mutate-node", &admission.Webhook{
-		Name: "node", Handler: nodeHandler, Metrics: wire, Log: log, OnPanic: nodeHandler.OnPanic, Limits: limits,
-	})
-	// OnPanic nil denies: a pod admitted without the sidecar it asked for is the silent failure.
-	srv.Register("/mutate-pod", &admission.Webhook{Name: "pod", Handler: podHandler, Metrics: wire, Log: log, Limits: limits})
+	startGCFloor(ctx, o, log)
+	srv := newAdmissionServer(o, log, reg, nodeHandler, podHandler)
 	readyChecks["webhook"] = srv.StartedChecker()
+	return runServers(ctx, o, log, reg, srv, tlsProvisioner, readyChecks)
+}
 
-	errs := make(chan error, 4)
-	serving := make(chan struct{})
-	go func() {
-		// The server reads its certificate when it starts: a self-provisioned one must be there.
-		if tlsProvisioner != nil {
-			select {
-			case <-tlsProvisioner.Ready():
-			case <-ctx.Done():
-				errs <- nil
-				return
-			}
+// newNodeHandler is the node handler as it runs without a cluster: with no settings it leaves
+// opted-in nodes unchanged. connect gives it the settings and the usage source.
+func newNodeHandler(o *options, log *slog.Logger, reg prometheus.Registerer) *nodes.Handler {
+	return &nodes.Handler{Metrics: nodes.NewMetrics(reg), Log: log,
+		Settings: settings.Unavailable(fmt.Sprintf("the webhook has no cluster connection to read the settings ConfigMap %s/%s", o.namespace, o.settingsConfigMap))}
+}
+
+// newPodHandler is the pod handler as it runs without a cluster: with no templates, pods asking
+// for a sidecar are denied. connect gives it the template store.
+func newPodHandler(o *options, log *slog.Logger, reg prometheus.Registerer) *pods.Handler {
+	return &pods.Handler{Namespace: o.namespace, Metrics: pods.NewMetrics(reg), Log: log}
+}
+
+// connect starts what the cluster connection c feeds the handlers: the settings, the usage
+// source (and the target publisher), the template store and the self-signed certificate (nil
+// without --self-signed-secret). Each one the webhook must wait for adds its check to ready.
+func connect(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, c *clients,
+	nodeHandler *nodes.Handler, podHandler *pods.Handler, ready map[string]healthz.Checker) (*selfsigned.Provisioner, error) {
+	watcher, err := startSettings(ctx, o, log, reg, c.kube)
+	if err != nil {
+		return nil, err
+	}
+	nodeHandler.Settings = watcher.Pointer()
+	// Not ready before the settings are loaded: a replica that answered "no settings" during
+	// a rollout would store the kubelet's allocatable under running pods.
+	ready["settings"] = synced(watcher.HasSynced, errors.New("the settings ConfigMap is not loaded yet"))
+	src, err := startUsage(ctx, o, log, reg, c)
+	if err != nil {
+		return nil, err
+	}
+	nodeHandler.Usage = src
+	if o.publishTargets {
+		startPublisher(ctx, o, log, reg, c.kube, src, watcher)
+	}
+	store, err := startTemplates(ctx, o, log, reg, c.kube)
+	if err != nil {
+		return nil, err
+	}
+	podHandler.Templates = store
+	// Not ready before the templates are loaded, or the first pods would be denied.
+	ready["sidecar-templates"] = synced(store.HasSynced, templates.ErrNotReady)
+	if o.selfSignedSecret == "" {
+		return nil, nil
+	}
+	tlsProvisioner, err := startSelfSigned(ctx, o, log, c.kube)
+	if err != nil {
+		return nil, err
+	}
+	ready["certificate"] = tlsProvisioner.Checker
+	return tlsProvisioner, nil
+}
+
+// synced is a readiness check that fails with err until hasSynced reports true.
+func synced(hasSynced func() bool, err error) healthz.Checker {
+	return func(*http.Request) error {
+		if !hasSynced() {
+			return err
 		}
-		close(serving)
-		errs <- wrap("webhook server", srv.Start(ctx))
-	}()
-	probes := http.NewServeMux()
-	probes.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{
-		"ping": healthz.Ping, "webhook": livenessCheck(serving, srv.StartedChecker())}}))
-	probes.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: readyChecks}))
-	go func() { errs <- wrap("health probes", listen(ctx, o.probeAddr, probes)) }()
-	if o.metricsAddr != "0" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
-		go func() { errs <- wrap("metrics", listen(ctx, o.metricsAddr, mux)) }()
-	}
-	if o.pprofAddr != "" {
-		// A listener of its own, on loopback unless the flag names a host: profiles show memory
-		// contents and a CPU profile costs CPU, so they must not be reachable wherever
-		// scrapers reach /metrics.
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		log.Info("serving Go profiles", "addr", o.pprofAddr)
-		go func() { errs <- wrap("pprof", listen(ctx, o.pprofAddr, mux)) }()
-	}
-
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
 		return nil
-	case err := <-errs:
-		return err
 	}
+}
+
+// startSettings watches the settings ConfigMap.
+func startSettings(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, kube kubernetes.Interface) (*settings.Watcher, error) {
+	watcher, err := settings.New(kube, o.namespace, o.settingsConfigMap, settings.Options{Log: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	watcher.Run(ctx)
+	return watcher, nil
+}
+
+// startUsage runs the usage source: the pods' requests per node and metrics.k8s.io's usage.
+func startUsage(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, c *clients) (*usage.Source, error) {
+	src, err := usage.NewSource(c.kube, c.metrics, usage.Options{RefreshInterval: o.metricsRefresh, Log: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	src.Run(ctx)
+	return src, nil
+}
+
+// startPublisher runs the publisher of the usage policy's targets (--publish-targets).
+func startPublisher(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, kube kubernetes.Interface, src *usage.Source, watcher *settings.Watcher) {
+	pub := usage.NewPublisher(kube, src, watcher.Pointer(), o.namespace, o.settingsConfigMap, usage.PublishOptions{
+		Interval: o.metricsRefresh, Threshold: o.targetThreshold, MinRaiseInterval: o.targetMinRaise, Log: log, Registerer: reg})
+	go pub.Run(ctx)
+}
+
+// startTemplates watches the sidecar templates in the webhook's namespace.
+func startTemplates(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, kube kubernetes.Interface) (*templates.Store, error) {
+	store, err := templates.New(kube, o.namespace, templates.Options{Log: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	store.Run(ctx)
+	return store, nil
+}
+
+// startSelfSigned runs the provisioner of the webhook's own certificate (--self-signed-secret).
+func startSelfSigned(ctx context.Context, o *options, log *slog.Logger, kube kubernetes.Interface) (*selfsigned.Provisioner, error) {
+	sc := o.selfSigned
+	sc.Client, sc.Namespace, sc.SecretName, sc.ServiceName = kube, o.namespace, o.selfSignedSecret, o.serviceName
+	sc.WebhookConfigName, sc.CertDir, sc.Log = o.webhookConfigName, o.certDir, log
+	p, err := selfsigned.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	go p.Run(ctx)
+	return p, nil
+}
+
+// startGCFloor runs the GC floor (--gc-floor) unless GOGC is set, which then decides alone.
+func startGCFloor(ctx context.Context, o *options, log *slog.Logger) {
+	floor := o.gcFloor.Value()
+	if floor <= 0 {
+		return
+	}
+	if os.Getenv("GOGC") != "" {
+		log.Info("GOGC is set; --gc-floor is ignored", "GOGC", os.Getenv("GOGC"))
+		return
+	}
+	go gcfloor.Run(ctx, uint64(floor), 100, 2*time.Second, log)
 }
 
 // clusterConfig returns the connection for the settings, templates and usage caches, or nil when
@@ -263,25 +262,4 @@ func clusterConfig(o *options, log *slog.Logger) (*rest.Config, error) {
 	}
 	cfg.UserAgent = "overcommit-webhook/" + version.Version
 	return cfg, nil
-}
-
-func listen(ctx context.Context, addr string, h http.Handler) error {
-	s := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(shutdownCtx)
-	}()
-	if err := s.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func wrap(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
