@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/overcommit-dev/overcommit/plugin/kube"
-	"github.com/overcommit-dev/overcommit/plugin/preview"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
@@ -139,10 +138,7 @@ func Overbooking(restores []Restore, loads map[string]kube.Load) []Overbooked {
 			if ok && cur.Cmp(raw) <= 0 {
 				continue // disable does not lower it
 			}
-			requested := l.Requests.MilliCPU
-			if name == corev1.ResourceMemory {
-				requested = l.Requests.Memory
-			}
+			requested := l.Requests.Of(name)
 			if rv := policy.Amount(name, raw); requested > rv {
 				out = append(out, Overbooked{Node: r.Node.Name, Resource: name, Requested: requested, Raw: rv})
 			}
@@ -221,7 +217,7 @@ func disable(ctx context.Context, c kubernetes.Interface, dry DryRun, r Restore)
 // re-apply the policy to the values being restored.
 func disableNow(ctx context.Context, c kubernetes.Interface, r Restore) (*corev1.Node, error) {
 	nodes := c.CoreV1().Nodes()
-	opts := metav1.PatchOptions{FieldManager: preview.FieldManager}
+	opts := metav1.PatchOptions{FieldManager: names.PluginFieldManager}
 	stored := r.Node
 	if r.Metadata != nil {
 		n, err := nodes.Patch(ctx, r.Node.Name, types.MergePatchType, r.Metadata, opts)
@@ -244,7 +240,7 @@ func disableNow(ctx context.Context, c kubernetes.Interface, r Restore) (*corev1
 // a dry run does not keep the first write, and the answer should be the node as it would end up.
 func disableServerDryRun(ctx context.Context, c kubernetes.Interface, r Restore) (*corev1.Node, error) {
 	nodes := c.CoreV1().Nodes()
-	dry := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: preview.FieldManager}
+	dry := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: names.PluginFieldManager}
 	if r.Metadata != nil {
 		if _, err := nodes.Patch(ctx, r.Node.Name, types.MergePatchType, r.Metadata, dry); err != nil {
 			return nil, fmt.Errorf("cannot remove the opt-in of node %q: %w", r.Node.Name, err)

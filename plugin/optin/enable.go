@@ -81,11 +81,11 @@ func enableNow(ctx context.Context, c kubernetes.Interface, change preview.Chang
 		if err != nil {
 			return nil, err
 		}
-		if _, err := nodes.Patch(ctx, n.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: preview.FieldManager}); err != nil {
+		if _, err := nodes.Patch(ctx, n.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: names.PluginFieldManager}); err != nil {
 			return nil, fmt.Errorf("cannot label node %q: %w", n.Name, err)
 		}
 	}
-	stored, err := nodes.Patch(ctx, n.Name, types.MergePatchType, triggerPatch, metav1.PatchOptions{FieldManager: preview.FieldManager}, "status")
+	stored, err := nodes.Patch(ctx, n.Name, types.MergePatchType, triggerPatch, metav1.PatchOptions{FieldManager: names.PluginFieldManager}, "status")
 	if err != nil {
 		return nil, fmt.Errorf("node %q is labelled, but the status write that applies the policy now failed (the webhook applies it at the kubelet's next status report): %w", n.Name, err)
 	}
@@ -100,7 +100,7 @@ func enableServerDryRun(ctx context.Context, c kubernetes.Interface, change prev
 	if err != nil {
 		return nil, err
 	}
-	dry := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: preview.FieldManager}
+	dry := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: names.PluginFieldManager}
 	if _, err := c.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, patch, dry); err != nil {
 		return nil, fmt.Errorf("cannot label node %q: %w", n.Name, err)
 	}

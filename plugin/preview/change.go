@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
+	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // Change is an opt-in as `enable` writes it: the label, plus the annotations for the settings
@@ -80,13 +81,12 @@ func (c Change) MergePatch() ([]byte, error) {
 	return b, nil
 }
 
-// EffectivePolicy is the policy the webhook will pick for n after the change.
+// EffectivePolicy is the policy the webhook will pick for n after the change (policy.ForNode:
+// a value it does not know is static).
 func (c Change) EffectivePolicy(n *corev1.Node) string {
 	if c.Policy != "" {
 		return c.Policy
 	}
-	if p := n.Annotations[names.PolicyAnnotation]; p != "" {
-		return p
-	}
-	return names.PolicyStatic
+	p, _ := policy.ForNode(n.Annotations)
+	return p
 }

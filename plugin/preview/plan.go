@@ -9,7 +9,6 @@ import (
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
@@ -45,7 +44,7 @@ func Compute(n *corev1.Node, c Change, s policy.Settings, sample *policy.UsageSa
 		Writer: Writer,
 		Now:    now,
 	}
-	if hypo.Annotations[names.PolicyAnnotation] == names.PolicyUsage {
+	if pol, _ := policy.ForNode(hypo.Annotations); pol == names.PolicyUsage {
 		in.Usage, in.UsageUnavailable = sample, unavailable
 	}
 	res := policy.Compute(in, s)
@@ -89,10 +88,7 @@ func Sample(node string, loads map[string]kube.Load, u kube.Usage) (*policy.Usag
 		return nil, u.Unavailable
 	}
 	l := loads[node]
-	s := &policy.UsageSample{Requests: corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewMilliQuantity(l.Requests.MilliCPU, resource.DecimalSI),
-		corev1.ResourceMemory: *resource.NewQuantity(l.Requests.Memory, resource.BinarySI),
-	}}
+	s := &policy.UsageSample{Requests: l.Requests.List()}
 	if nu, ok := u.Nodes[node]; ok {
 		s.Usage, s.Timestamp = nu.Usage, nu.Timestamp
 	}

@@ -47,6 +47,18 @@ func TestChange(t *testing.T) {
 	}
 }
 
+// TestEffectivePolicy: the preview picks the policy the webhook applies (policy.ForNode), so an
+// annotation the webhook does not know ("Usage", "dynamic") previews as static, not as itself.
+func TestEffectivePolicy(t *testing.T) {
+	for value, want := range map[string]string{"": "static", "static": "static", "usage": "usage",
+		"Usage": "static", "USAGE": "static", "dynamic": "static"} {
+		n := testcluster.Node("a").Annotate(names.PolicyAnnotation, value).Build()
+		if got := (Change{}).EffectivePolicy(n); got != want {
+			t.Errorf("policy annotation %q: effective policy %q, want %q", value, got, want)
+		}
+	}
+}
+
 // TestServerItemMatchesLocal feeds the node the local plan says will be stored back as the
 // apiserver's answer: the server report must then equal the local one, patch included. This is
 // what makes `preview --server` comparable with `preview` at all.

@@ -136,7 +136,8 @@ func serverItem(before, hypo, answer *corev1.Node, mode string, warnings []strin
 	it := newItem(before, answer.Status, res.Applied, ops)
 	it.Reason = "answered by the apiserver (dry-run status write)"
 	for _, w := range warnings {
-		it.Warnings = append(it.Warnings, strings.TrimPrefix(w, warningPrefix))
+		// The report drops the webhook's prefix, so local and server previews read the same.
+		it.Warnings = append(it.Warnings, strings.TrimPrefix(w, names.WarningPrefix))
 	}
 	it.Warnings = append(it.Warnings, problems...)
 	return it, nil
@@ -153,10 +154,6 @@ func notApplied(mode string) string {
 	}
 	return "no node policy applied (is one installed? see kubectl overcommit install --help)"
 }
-
-// warningPrefix starts the webhook's admission warnings; the report drops it, so local and
-// server previews read the same.
-const warningPrefix = "overcommit: "
 
 func resources(s corev1.NodeStatus) Resources {
 	return Resources{Allocatable: policy.Pick(s.Allocatable), Capacity: policy.Pick(s.Capacity)}

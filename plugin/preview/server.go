@@ -10,10 +10,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/overcommit-dev/overcommit/plugin/kube"
+	"github.com/overcommit-dev/overcommit/shared/names"
 )
-
-// FieldManager names the plugin's writes in managedFields and audit logs.
-const FieldManager = "kubectl-overcommit"
 
 // Server asks the apiserver what it would store after the change: a dry-run merge patch of the
 // status subresource that sets the label and annotations. The status subresource stores metadata
@@ -28,7 +26,7 @@ func Server(ctx context.Context, c kubernetes.Interface, n *corev1.Node, change 
 	}
 	ctx, warnings := kube.CollectWarnings(ctx)
 	answer, err := c.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, patch,
-		metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: FieldManager}, "status")
+		metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: names.PluginFieldManager}, "status")
 	if err != nil {
 		return Item{}, fmt.Errorf("dry-run status write of node %q: %w", n.Name, err)
 	}

@@ -122,15 +122,12 @@ func Build(in Input) *SavingsReport {
 			usage = nu.Usage
 		}
 		for k, name := range policy.Resources {
-			s := sums{alloc: value(n.Status.Allocatable, name)}
+			s := sums{alloc: policy.Value(n.Status.Allocatable, name)}
 			s.raw = s.alloc
 			if q, ok := raw[name]; ok {
 				s.raw = policy.Amount(name, q)
 			}
-			s.requests = load.Requests.MilliCPU
-			if name == corev1.ResourceMemory {
-				s.requests = load.Requests.Memory
-			}
+			s.requests = load.Requests.Of(name)
 			if q, ok := usage[name]; ok {
 				s.usage, s.hasUsage = policy.Amount(name, q), true
 			}
@@ -192,14 +189,6 @@ func nodesGained(extra, raw int64, nodes int) string {
 	return new(big.Rat).SetFrac(num, big.NewInt(raw)).FloatString(2)
 }
 
-func value(l corev1.ResourceList, name corev1.ResourceName) int64 {
-	q, ok := l[name]
-	if !ok {
-		return 0
-	}
-	return policy.Amount(name, q)
-}
-
 func rawRecord(n *corev1.Node) (corev1.ResourceList, bool) {
 	s, ok := n.Annotations[names.RawAnnotation]
 	if !ok {
@@ -220,10 +209,8 @@ func appliedPolicy(n *corev1.Node) string {
 	}
 	// Only a policy the webhook knows is printed: the annotation is anyone's text (the policy
 	// reads anything else as static), and a report is printed to a terminal.
-	if n.Annotations[names.PolicyAnnotation] == names.PolicyUsage {
-		return names.PolicyUsage
-	}
-	return names.PolicyStatic
+	p, _ := policy.ForNode(n.Annotations)
+	return p
 }
 
 // SortKeys are the values of --sort-by. Amounts sort largest first, names A to Z; ties keep
