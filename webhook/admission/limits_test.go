@@ -3,6 +3,7 @@ package admission_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,7 +212,9 @@ func TestBodyDeadlineClosesStalledConnections(t *testing.T) {
 			if diff := cmp.Diff("408 request body not received in time", got); diff != "" {
 				t.Errorf("answer (-want +got):\n%s", diff)
 			}
-			if _, err := br.ReadByte(); err != io.EOF {
+			// Closed: EOF, or a reset when the trickling client's next byte reached the closed
+			// socket first. A timeout here means the server kept the connection open.
+			if _, err := br.ReadByte(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
 				t.Errorf("connection still open after the answer: %v", err)
 			}
 		})
