@@ -3,13 +3,11 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,12 +15,14 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
+	"github.com/overcommit-dev/overcommit/internal/golden"
 	"github.com/overcommit-dev/overcommit/plugin/internal/testcluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+// TestMain fails the run when a golden file under testdata was compared by no test.
+func TestMain(m *testing.M) { os.Exit(golden.Run(m, filepath.Join("testdata", "*.golden"))) }
 
 type fakeFactory struct{ c *Clients }
 
@@ -92,26 +92,10 @@ func run(t *testing.T, c *testcluster.Cluster, args ...string) (stdout, stderr s
 	return out.String(), errOut.String(), err
 }
 
-// golden compares got with testdata/<name>.golden, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
+// compareGolden compares got with testdata/<name>.golden, or rewrites it with -update.
+func compareGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
+	golden.Compare(t, filepath.Join("testdata", name+".golden"), []byte(got))
 }
 
 // transcript is what a golden file holds: stdout, stderr and the error.

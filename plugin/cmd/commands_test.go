@@ -88,7 +88,7 @@ func TestGolden(t *testing.T) {
 				c = fixture(tc.opts)
 			}
 			stdout, stderr, err := run(t, c, tc.args...)
-			golden(t, tc.name, "$ kubectl overcommit "+strings.Join(tc.args, " ")+"\n"+transcript(stdout, stderr, err))
+			compareGolden(t, tc.name, "$ kubectl overcommit "+strings.Join(tc.args, " ")+"\n"+transcript(stdout, stderr, err))
 			if writes := testcluster.Writes(c.Kube); !tc.writes && len(writes) > 0 {
 				t.Errorf("the command changed the cluster:\n%s", strings.Join(writes, "\n"))
 			}

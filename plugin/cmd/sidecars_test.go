@@ -68,7 +68,7 @@ func TestSidecars(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			golden(t, tc.name, transcript(run(t, sidecarCluster(t), tc.args...)))
+			compareGolden(t, tc.name, transcript(run(t, sidecarCluster(t), tc.args...)))
 		})
 	}
 }
@@ -88,7 +88,7 @@ func TestInject(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			golden(t, tc.name, transcript(run(t, sidecarCluster(t), tc.args...)))
+			compareGolden(t, tc.name, transcript(run(t, sidecarCluster(t), tc.args...)))
 		})
 	}
 }
