@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,12 +46,6 @@ func TestLivenessCheck(t *testing.T) {
 // webhook server's TLS handshake check, and it passes when the server requires client
 // certificates (--client-ca-file), which the check does not present.
 func TestHealthzDialsTLS(t *testing.T) {
-	ca, err := certs.NewCA("test-ca", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	issue(t, ca, dir)
 	clientCA, err := certs.NewCA("client-ca", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -61,25 +54,8 @@ func TestHealthzDialsTLS(t *testing.T) {
 	if err := os.WriteFile(clientCAFile, clientCA.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port, probePort := freePort(t), freePort(t)
-	o, err := parseOptions([]string{"--host=127.0.0.1", fmt.Sprintf("--port=%d", port), "--cert-dir=" + dir,
-		"--client-ca-file=" + clientCAFile, fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
-		"--metrics-bind-address=0", "--log-level=error"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KUBERNETES_SERVICE_HOST", "") // no in-cluster config
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	_, _, probePort := runWithoutCluster(t, "--client-ca-file="+clientCAFile, "--metrics-bind-address=0")
 	probe := fmt.Sprintf("http://127.0.0.1:%d", probePort)
-	waitFor(t, func() error { return get(probe + "/readyz") })
 	body, err := fetch(probe + "/healthz?verbose")
 	if err != nil {
 		t.Fatalf("healthz with client certificates required: %v\n%s", err, body)

@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
 
+	"github.com/overcommit-dev/overcommit/internal/freeport"
+	"github.com/overcommit-dev/overcommit/internal/poll"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/certs"
@@ -28,12 +29,11 @@ import (
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func issue(t *testing.T, ca *certs.CA, dir string) *certs.KeyPair {
@@ -158,29 +158,7 @@ func checkMetrics(t *testing.T, port int, want ...string) {
 // TestServerWithoutCluster runs the real binary's run() with no cluster at all: it serves, and
 // leaves opted-in nodes unchanged since it cannot read its settings.
 func TestServerWithoutCluster(t *testing.T) {
-	ca, err := certs.NewCA("test-ca", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	issue(t, ca, dir)
-	port, probePort := freePort(t), freePort(t)
-	o, err := parseOptions([]string{"--host=127.0.0.1", fmt.Sprintf("--port=%d", port), "--cert-dir=" + dir,
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort), "--metrics-bind-address=0", "--log-level=error"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KUBERNETES_SERVICE_HOST", "") // no in-cluster config
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	waitFor(t, func() error { return get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)) })
+	ca, port, _ := runWithoutCluster(t, "--metrics-bind-address=0")
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.CertPEM)
 	_, review := postNode(t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, fmt.Sprintf("127.0.0.1:%d", port))
@@ -228,17 +206,40 @@ func fetch(url string) (string, error) {
 
 func waitFor(t *testing.T, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := poll.Until(context.Background(), 100*time.Millisecond, 20*time.Second, "the webhook", f); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// runWithoutCluster runs the real binary's run() with no cluster connection until the test
+// ends: on 127.0.0.1, serving a certificate of a new CA, with the flags given besides. It
+// returns once /readyz answers.
+func runWithoutCluster(t *testing.T, flags ...string) (ca *certs.CA, port, probePort int) {
+	t.Helper()
+	ca, err := certs.NewCA("test-ca", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	issue(t, ca, dir)
+	port, probePort = freePort(t), freePort(t)
+	o, err := parseOptions(append([]string{"--host=127.0.0.1", fmt.Sprintf("--port=%d", port), "--cert-dir=" + dir,
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort), "--log-level=error"}, flags...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "") // no in-cluster config
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, o) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	waitFor(t, func() error { return get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)) })
+	return ca, port, probePort
 }
 
 func TestParseOptions(t *testing.T) {

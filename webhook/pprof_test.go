@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/overcommit-dev/overcommit/webhook/certs"
 )
 
 // A port alone binds to loopback; a host is kept, so exposing profiles takes an explicit
@@ -50,31 +46,9 @@ func TestPprofBindAddress(t *testing.T) {
 // Profiles are served on their own listener only: the metrics address, which scrapers reach,
 // has none.
 func TestPprofOffTheMetricsListener(t *testing.T) {
-	ca, err := certs.NewCA("test-ca", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	issue(t, ca, dir)
-	port, probePort, metricsPort, pprofPort := freePort(t), freePort(t), freePort(t), freePort(t)
-	o, err := parseOptions([]string{"--host=127.0.0.1", fmt.Sprintf("--port=%d", port), "--cert-dir=" + dir,
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
-		fmt.Sprintf("--pprof-bind-address=%d", pprofPort), "--log-level=error"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KUBERNETES_SERVICE_HOST", "") // no in-cluster config
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	waitFor(t, func() error { return get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)) })
+	metricsPort, pprofPort := freePort(t), freePort(t)
+	_, _, probePort := runWithoutCluster(t, fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
+		fmt.Sprintf("--pprof-bind-address=%d", pprofPort))
 	status := func(url string) string {
 		resp, err := http.Get(url)
 		if err != nil {
