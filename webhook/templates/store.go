@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +45,7 @@ type Store struct {
 	mu      sync.Mutex       // serialises event handling
 	entries map[string]entry // by ConfigMap name; guarded by mu
 
-	snap atomic.Pointer[snapshot]
+	snap atomic.Pointer[sidecar.Set] // immutable once published
 
 	count       *prometheus.GaugeVec
 	parseErrors prometheus.Counter
@@ -56,12 +55,6 @@ type entry struct {
 	resourceVersion string
 	template        *sidecar.Template
 	err             error
-}
-
-// snapshot is immutable once published.
-type snapshot struct {
-	templates map[string]*sidecar.Template
-	invalid   map[string]error
 }
 
 // New creates a Store for the templates in namespace; Run starts it.
@@ -93,7 +86,7 @@ func New(client kubernetes.Interface, namespace string, o Options) (*Store, erro
 			Help: "Sidecar template ConfigMap versions that failed to parse or validate.",
 		}),
 	}
-	s.snap.Store(&snapshot{templates: map[string]*sidecar.Template{}, invalid: map[string]error{}})
+	s.snap.Store(s.newSet())
 	// Both states exist from the start, so an alert on invalid > 0 has a series to watch.
 	s.count.WithLabelValues("valid").Set(0)
 	s.count.WithLabelValues("invalid").Set(0)
@@ -127,35 +120,18 @@ func (s *Store) Get(name string) (*sidecar.Template, error) {
 	if !s.informer.HasSynced() {
 		return nil, fmt.Errorf("%w (namespace %s)", ErrNotReady, s.namespace)
 	}
-	snap := s.snap.Load()
-	if t, ok := snap.templates[name]; ok {
-		return t, nil
-	}
-	if err, ok := snap.invalid[name]; ok {
-		return nil, fmt.Errorf("%w: %w", sidecar.ErrInvalid, err)
-	}
-	return nil, fmt.Errorf("%w %q: no ConfigMap labelled %s in namespace %s", sidecar.ErrNotFound, name, names.SidecarTemplateLabel, s.namespace)
+	return s.snap.Load().Get(name)
 }
 
 // Names returns the valid templates' names, sorted.
-func (s *Store) Names() []string {
-	snap := s.snap.Load()
-	out := make([]string, 0, len(snap.templates))
-	for n := range snap.templates {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func (s *Store) Names() []string { return s.snap.Load().Names() }
 
 // Invalid returns the invalid templates and why.
-func (s *Store) Invalid() map[string]error {
-	snap := s.snap.Load()
-	out := make(map[string]error, len(snap.invalid))
-	for n, err := range snap.invalid {
-		out[n] = err
-	}
-	return out
+func (s *Store) Invalid() map[string]error { return s.snap.Load().Invalid() }
+
+// newSet is an empty set whose not-found errors say where templates are looked for.
+func (s *Store) newSet() *sidecar.Set {
+	return sidecar.NewSet(fmt.Sprintf(": no ConfigMap labelled %s in namespace %s", names.SidecarTemplateLabel, s.namespace))
 }
 
 func (s *Store) upsert(obj any) {
@@ -206,15 +182,12 @@ func (s *Store) remove(obj any) {
 
 // publishLocked swaps in a new snapshot built from the entries.
 func (s *Store) publishLocked() {
-	next := &snapshot{templates: map[string]*sidecar.Template{}, invalid: map[string]error{}}
+	next := s.newSet()
 	for name, e := range s.entries {
-		if e.err != nil {
-			next.invalid[name] = e.err
-		} else {
-			next.templates[name] = e.template
-		}
+		next.Put(name, e.template, e.err)
 	}
 	s.snap.Store(next)
-	s.count.WithLabelValues("valid").Set(float64(len(next.templates)))
-	s.count.WithLabelValues("invalid").Set(float64(len(next.invalid)))
+	valid, invalid := next.Len()
+	s.count.WithLabelValues("valid").Set(float64(valid))
+	s.count.WithLabelValues("invalid").Set(float64(invalid))
 }

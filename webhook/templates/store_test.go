@@ -14,11 +14,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/overcommit-dev/overcommit/internal/poll"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 )
 
-const ns = "overcommit-system"
+const ns = names.Namespace
 
 func configMap(name, namespace, body string, labelled bool) *corev1.ConfigMap {
 	cm := &corev1.ConfigMap{
@@ -34,16 +35,8 @@ func configMap(name, namespace, body string, labelled bool) *corev1.ConfigMap {
 // eventually polls cond until it holds; informer events arrive asynchronously.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := poll.Until(context.Background(), 10*time.Millisecond, 10*time.Second, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 
