@@ -13,6 +13,7 @@ import (
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
 	"github.com/overcommit-dev/overcommit/shared/policy"
@@ -102,13 +103,15 @@ func Encode(w io.Writer, format string, v any) error {
 	return err
 }
 
-// Signed prints a difference with its sign ("+4", "-500m", "0").
-func Signed(name corev1.ResourceName, v int64) string {
-	q := policy.Quantity(name, v)
+// Signed prints a difference with its sign ("+4", "-500m", "0"), in the canonical form of the
+// resource's amount (whole millicores or bytes), as both reports print their deltas.
+func Signed(name corev1.ResourceName, q resource.Quantity) string {
+	v := policy.Amount(name, q)
+	c := policy.Quantity(name, v)
 	if v > 0 {
-		return "+" + q.String()
+		return "+" + c.String()
 	}
-	return q.String()
+	return c.String()
 }
 
 // Cell prints a quantity of a resource list as stored, or <none> when it is missing.
@@ -118,4 +121,13 @@ func Cell(l corev1.ResourceList, name corev1.ResourceName) string {
 		return None
 	}
 	return q.String()
+}
+
+// SignedCell prints a difference in a resource list with its sign, or <none> when it is missing.
+func SignedCell(l corev1.ResourceList, name corev1.ResourceName) string {
+	q, ok := l[name]
+	if !ok {
+		return None
+	}
+	return Signed(name, q)
 }

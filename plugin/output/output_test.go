@@ -6,6 +6,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 func TestTable(t *testing.T) {
@@ -60,11 +63,21 @@ func TestQuantities(t *testing.T) {
 		{corev1.ResourceMemory, 1 << 30, "+1Gi"},
 		{corev1.ResourceMemory, 1341826412, "+1341826412"},
 	} {
-		if got := Signed(tc.name, tc.v); got != tc.want {
-			t.Errorf("Signed(%s, %d) = %s, want %s", tc.name, tc.v, got, tc.want)
+		q := policy.Quantity(tc.name, tc.v)
+		if got := Signed(tc.name, q); got != tc.want {
+			t.Errorf("Signed(%s, %s) = %s, want %s", tc.name, q.String(), got, tc.want)
+		}
+		if got := SignedCell(corev1.ResourceList{tc.name: q}, tc.name); got != tc.want {
+			t.Errorf("SignedCell(%s: %s) = %s, want %s", tc.name, q.String(), got, tc.want)
 		}
 	}
-	if got := Cell(corev1.ResourceList{}, corev1.ResourceCPU); got != None {
-		t.Errorf("missing cell %q", got)
+	// A value written in another form prints in the canonical one.
+	if got := Signed(corev1.ResourceCPU, resource.MustParse("0.5")); got != "+500m" {
+		t.Errorf("Signed(cpu, 0.5) = %s, want +500m", got)
+	}
+	for _, f := range []func(corev1.ResourceList, corev1.ResourceName) string{Cell, SignedCell} {
+		if got := f(corev1.ResourceList{}, corev1.ResourceCPU); got != None {
+			t.Errorf("missing cell %q", got)
+		}
 	}
 }

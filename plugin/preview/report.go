@@ -192,20 +192,12 @@ func (p *Preview) WriteTable(w io.Writer) error {
 		}
 		rows = append(rows, []string{it.Node, fmt.Sprint(it.Enabled), policyName,
 			output.Cell(it.Before.Allocatable, corev1.ResourceCPU), output.Cell(it.After.Allocatable, corev1.ResourceCPU),
-			signedCell(it.Delta.Allocatable, corev1.ResourceCPU),
+			output.SignedCell(it.Delta.Allocatable, corev1.ResourceCPU),
 			output.Cell(it.Before.Allocatable, corev1.ResourceMemory), output.Cell(it.After.Allocatable, corev1.ResourceMemory),
-			signedCell(it.Delta.Allocatable, corev1.ResourceMemory),
+			output.SignedCell(it.Delta.Allocatable, corev1.ResourceMemory),
 			it.Reason, warnings})
 	}
 	return output.Table(w, header, rows, nil)
-}
-
-func signedCell(l corev1.ResourceList, name corev1.ResourceName) string {
-	q, ok := l[name]
-	if !ok {
-		return output.None
-	}
-	return output.Signed(name, policy.Amount(name, q))
 }
 
 // ErrPatchNeedsOneNode is returned by WritePatch for a report of several nodes: a bare JSON

@@ -6,10 +6,8 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/overcommit-dev/overcommit/plugin/output"
-	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
 // unknown is kubectl top's word for a missing sample.
@@ -45,8 +43,8 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "\nExtra schedulable capacity: cpu %s (%s nodes' worth), memory %s (%s nodes' worth); "+
 		"a node's worth is the average raw allocatable of the %d nodes listed.\n",
-		signed(corev1.ResourceCPU, r.Total.CPU.Extra), r.Total.NodesGained.CPU,
-		signed(corev1.ResourceMemory, r.Total.Memory.Extra), r.Total.NodesGained.Memory, r.Total.Nodes)
+		output.Signed(corev1.ResourceCPU, r.Total.CPU.Extra), r.Total.NodesGained.CPU,
+		output.Signed(corev1.ResourceMemory, r.Total.Memory.Extra), r.Total.NodesGained.Memory, r.Total.Nodes)
 	return err
 }
 
@@ -59,9 +57,5 @@ func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a Amounts)
 		}
 		row = append(row, u)
 	}
-	return append(row, signed(name, a.Extra))
-}
-
-func signed(name corev1.ResourceName, q resource.Quantity) string {
-	return output.Signed(name, policy.Amount(name, q))
+	return append(row, output.Signed(name, a.Extra))
 }
