@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,12 +19,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/overcommit-dev/overcommit/plugin/output"
+	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 )
 
 // Injector injects sidecars into pods and workloads offline, as the webhook would admit them.
 type Injector struct {
-	Templates *TemplateSet
+	Templates *sidecar.Set
 	// WebhookNamespace is never injected, like the system namespaces.
 	WebhookNamespace string
 	// Warn reports what is left unchanged, the way kubectl prints warnings.
@@ -40,7 +42,7 @@ func (in *Injector) Inject(obj runtime.Object) error {
 	if len(sidecar.Requested(meta.Annotations)) == 0 {
 		return nil
 	}
-	if ns == in.WebhookNamespace || ns == metav1.NamespaceSystem || ns == metav1.NamespacePublic || ns == corev1.NamespaceNodeLease {
+	if ns == in.WebhookNamespace || slices.Contains(names.SystemNamespaces(), ns) {
 		in.Warn("%s: the webhook never injects pods in namespace %s; left unchanged", what, ns)
 		return nil
 	}

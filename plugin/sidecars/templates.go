@@ -20,45 +20,16 @@ import (
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 )
 
-// TemplateSet is the templates read for inject, with the webhook's lookup errors.
-type TemplateSet struct {
-	where   string
-	valid   map[string]*sidecar.Template
-	invalid map[string]error
-}
-
-func newTemplateSet(where string) *TemplateSet {
-	return &TemplateSet{where: where, valid: map[string]*sidecar.Template{}, invalid: map[string]error{}}
-}
-
-// Get returns the template of that name, or the error the webhook would deny a pod with.
-func (s *TemplateSet) Get(name string) (*sidecar.Template, error) {
-	if t, ok := s.valid[name]; ok {
-		return t, nil
-	}
-	if err, ok := s.invalid[name]; ok {
-		return nil, fmt.Errorf("%w: %w", sidecar.ErrInvalid, err)
-	}
-	return nil, fmt.Errorf("%w %q in %s", sidecar.ErrNotFound, name, s.where)
-}
-
-func (s *TemplateSet) add(cm *corev1.ConfigMap) {
-	if t, err := sidecar.FromConfigMap(cm.Name, cm.Data); err != nil {
-		s.invalid[cm.Name] = err
-	} else {
-		s.valid[cm.Name] = t
-	}
-}
-
-// ClusterTemplates reads the template ConfigMaps in the webhook's namespace.
-func ClusterTemplates(ctx context.Context, c kubernetes.Interface, namespace string) (*TemplateSet, error) {
-	s := newTemplateSet("namespace " + namespace)
+// ClusterTemplates reads the template ConfigMaps in the webhook's namespace, with the webhook's
+// lookup errors.
+func ClusterTemplates(ctx context.Context, c kubernetes.Interface, namespace string) (*sidecar.Set, error) {
+	s := sidecar.NewSet(" in namespace " + namespace)
 	list, err := c.CoreV1().ConfigMaps(namespace).List(ctx, metav1.ListOptions{LabelSelector: names.SidecarTemplateLabel})
 	if err != nil {
 		return nil, fmt.Errorf("listing sidecar templates in namespace %s: %w", namespace, err)
 	}
 	for i := range list.Items {
-		s.add(&list.Items[i])
+		_, _ = s.PutConfigMap(list.Items[i].Name, list.Items[i].Data) // an invalid template is the set's to report
 	}
 	return s, nil
 }
@@ -66,8 +37,8 @@ func ClusterTemplates(ctx context.Context, c kubernetes.Interface, namespace str
 // DirTemplates reads the ConfigMap manifests in dir (--template-dir). Other kinds (a
 // kustomization, a README) are skipped; an unlabelled ConfigMap is skipped with a warning, as the
 // webhook would never see it.
-func DirTemplates(dir string, warn func(string, ...any)) (*TemplateSet, error) {
-	s := newTemplateSet(dir)
+func DirTemplates(dir string, warn func(string, ...any)) (*sidecar.Set, error) {
+	s := sidecar.NewSet(" in " + dir)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading --template-dir: %w", err)
@@ -97,7 +68,7 @@ func DirTemplates(dir string, warn func(string, ...any)) (*TemplateSet, error) {
 				warn("%s: ConfigMap %s is not labelled %s; the webhook would ignore it, so does inject", file, cm.Name, names.SidecarTemplateLabel)
 				continue
 			}
-			s.add(cm)
+			_, _ = s.PutConfigMap(cm.Name, cm.Data) // an invalid template is the set's to report
 		}
 	}
 	return s, nil
