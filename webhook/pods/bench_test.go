@@ -18,13 +18,13 @@ import (
 // BenchmarkServeHTTP is one review of the shared 20 KB pod asking for both fixture templates,
 // through the wire layer: decode, inject, diff, encode.
 func BenchmarkServeHTTP(b *testing.B) {
-	store := &fakeTemplates{valid: map[string]*sidecar.Template{}, ready: true}
+	store := &fakeTemplates{Set: sidecar.NewSet(""), ready: true}
 	for name, body := range fixtures.SidecarTemplates() {
 		t, err := sidecar.Parse(name, []byte(body))
 		if err != nil {
 			b.Fatal(err)
 		}
-		store.valid[name] = t
+		store.Put(name, t, nil)
 	}
 	body, err := fixtures.PodReview("shop")
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -31,18 +30,18 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-const ownNamespace = "overcommit-system"
+const ownNamespace = names.Namespace
 
-// fakeTemplates serves the templates in testdata/templates, parsed like the informer parses them.
+// fakeTemplates serves a set of templates like the informer's store, which may not be ready.
 type fakeTemplates struct {
-	valid   map[string]*sidecar.Template
-	invalid map[string]error
-	ready   bool
+	*sidecar.Set
+	ready bool
 }
 
+// loadTemplates serves the templates in testdata/templates, parsed like the informer parses them.
 func loadTemplates(t testing.TB) *fakeTemplates {
 	t.Helper()
-	f := &fakeTemplates{valid: map[string]*sidecar.Template{}, invalid: map[string]error{}, ready: true}
+	f := &fakeTemplates{Set: sidecar.NewSet(""), ready: true}
 	files, err := filepath.Glob("testdata/templates/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no templates: %v", err)
@@ -53,11 +52,8 @@ func loadTemplates(t testing.TB) *fakeTemplates {
 			t.Fatal(err)
 		}
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
-		if tmpl, err := sidecar.Parse(name, data); err != nil {
-			f.invalid[name] = err
-		} else {
-			f.valid[name] = tmpl
-		}
+		tmpl, err := sidecar.Parse(name, data)
+		f.Put(name, tmpl, err)
 	}
 	return f
 }
@@ -66,13 +62,7 @@ func (f *fakeTemplates) Get(name string) (*sidecar.Template, error) {
 	if !f.ready {
 		return nil, templates.ErrNotReady
 	}
-	if t, ok := f.valid[name]; ok {
-		return t, nil
-	}
-	if err, ok := f.invalid[name]; ok {
-		return nil, fmt.Errorf("%w: %w", sidecar.ErrInvalid, err)
-	}
-	return nil, fmt.Errorf("%w %q", sidecar.ErrNotFound, name)
+	return f.Set.Get(name)
 }
 
 type fixture struct {
