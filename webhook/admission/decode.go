@@ -42,31 +42,9 @@ func decodeRequest(s *jsonscan.Scanner, r *Request) {
 		case "uid":
 			r.UID = typesUID(s.StringOrNull())
 		case "kind":
-			s.Object(func(key []byte) {
-				switch string(key) {
-				case "group":
-					r.Kind.Group = s.StringOrNull()
-				case "version":
-					r.Kind.Version = s.StringOrNull()
-				case "kind":
-					r.Kind.Kind = s.StringOrNull()
-				default:
-					s.Skip()
-				}
-			})
+			decodeGroupVersion(s, "kind", &r.Kind.Group, &r.Kind.Version, &r.Kind.Kind)
 		case "resource":
-			s.Object(func(key []byte) {
-				switch string(key) {
-				case "group":
-					r.Resource.Group = s.StringOrNull()
-				case "version":
-					r.Resource.Version = s.StringOrNull()
-				case "resource":
-					r.Resource.Resource = s.StringOrNull()
-				default:
-					s.Skip()
-				}
-			})
+			decodeGroupVersion(s, "resource", &r.Resource.Group, &r.Resource.Version, &r.Resource.Resource)
 		case "subResource":
 			r.SubResource = s.StringOrNull()
 		case "name":
@@ -99,6 +77,23 @@ func decodeRequest(s *jsonscan.Scanner, r *Request) {
 			}
 			b := s.Bool()
 			r.DryRun = &b
+		default:
+			s.Skip()
+		}
+	})
+}
+
+// decodeGroupVersion reads a GroupVersionKind or a GroupVersionResource: group, version and
+// the member named last.
+func decodeGroupVersion(s *jsonscan.Scanner, last string, group, version, name *string) {
+	s.Object(func(key []byte) {
+		switch string(key) {
+		case "group":
+			*group = s.StringOrNull()
+		case "version":
+			*version = s.StringOrNull()
+		case last:
+			*name = s.StringOrNull()
 		default:
 			s.Skip()
 		}

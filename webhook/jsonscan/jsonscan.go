@@ -86,35 +86,19 @@ func (s *Scanner) Null() bool {
 // Object calls f for each member of an object, with the member name (unescaped); f must consume
 // the value (read it or Skip it). A null object is empty.
 func (s *Scanner) Object(f func(key []byte)) {
-	switch s.Peek() {
-	case 'n':
-		s.literal("null")
-		return
-	case '{':
-		s.pos++
-	default:
-		s.fail("expected an object")
-		return
-	}
-	if !s.enter() {
+	if !s.open('{', '}', "an object") {
 		return
 	}
 	defer s.leave()
-	if s.Peek() == '}' {
-		s.pos++
-		return
-	}
 	for s.err == nil {
 		if s.Peek() != '"' {
 			s.fail("expected a member name")
 			return
 		}
 		key := s.rawString()
-		if s.Peek() != ':' {
-			s.fail("expected ':' after a member name")
+		if !s.colon() {
 			return
 		}
-		s.pos++
 		before := s.pos
 		f(key)
 		if s.err != nil {
@@ -124,14 +108,7 @@ func (s *Scanner) Object(f func(key []byte)) {
 			s.fail("member %q was not consumed", key)
 			return
 		}
-		switch s.Peek() {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return
-		default:
-			s.fail("expected ',' or '}' in an object")
+		if !s.next('}', "an object") {
 			return
 		}
 	}
@@ -140,24 +117,10 @@ func (s *Scanner) Object(f func(key []byte)) {
 // Array calls f for each element of an array; f must consume the element (read it or Skip it).
 // A null array is empty.
 func (s *Scanner) Array(f func()) {
-	switch s.Peek() {
-	case 'n':
-		s.literal("null")
-		return
-	case '[':
-		s.pos++
-	default:
-		s.fail("expected an array")
-		return
-	}
-	if !s.enter() {
+	if !s.open('[', ']', "an array") {
 		return
 	}
 	defer s.leave()
-	if s.Peek() == ']' {
-		s.pos++
-		return
-	}
 	for s.err == nil {
 		before := s.pos
 		f()
@@ -168,17 +131,60 @@ func (s *Scanner) Array(f func()) {
 			s.fail("array element was not consumed")
 			return
 		}
-		switch s.Peek() {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return
-		default:
-			s.fail("expected ',' or ']' in an array")
+		if !s.next(']', "an array") {
 			return
 		}
 	}
+}
+
+// open reads null or the opening bracket of a container and enters it. It returns true when
+// members follow, which the caller reads before it leaves; false for null, an empty container
+// (read, entered and left) or an error.
+func (s *Scanner) open(opening, closing byte, what string) bool {
+	switch s.Peek() {
+	case 'n':
+		s.literal("null")
+		return false
+	case opening:
+		s.pos++
+	default:
+		s.fail("expected %s", what)
+		return false
+	}
+	if !s.enter() {
+		return false
+	}
+	if s.Peek() == closing {
+		s.pos++
+		s.leave()
+		return false
+	}
+	return true
+}
+
+// next reads what follows a member or an element of what: true after a ',' (another one
+// follows), false after the closing bracket or on an error.
+func (s *Scanner) next(closing byte, what string) bool {
+	switch s.Peek() {
+	case ',':
+		s.pos++
+		return true
+	case closing:
+		s.pos++
+		return false
+	}
+	s.fail("expected ',' or '%c' in %s", closing, what)
+	return false
+}
+
+// colon reads the ':' after a member name.
+func (s *Scanner) colon() bool {
+	if s.Peek() != ':' {
+		s.fail("expected ':' after a member name")
+		return false
+	}
+	s.pos++
+	return true
 }
 
 // String reads a string value (unescaped). Anything else is an error.
@@ -243,27 +249,7 @@ func (s *Scanner) Skip() {
 	case '{':
 		s.skipObject()
 	case '[':
-		s.pos++
-		if !s.enter() {
-			return
-		}
-		defer s.leave()
-		if s.Peek() == ']' {
-			s.pos++
-			return
-		}
-		for s.err == nil {
-			s.Skip()
-			switch s.Peek() {
-			case ',':
-				s.pos++
-			case ']':
-				s.pos++
-				return
-			default:
-				s.fail("expected ',' or ']' in an array")
-			}
-		}
+		s.skipArray()
 	case 't':
 		s.literal("true")
 	case 'f':
@@ -283,35 +269,35 @@ func (s *Scanner) Skip() {
 
 // skipObject is Object without reading member names: nobody asks for them.
 func (s *Scanner) skipObject() {
-	s.pos++ // '{'
-	if !s.enter() {
+	if !s.open('{', '}', "an object") {
 		return
 	}
 	defer s.leave()
-	if s.Peek() == '}' {
-		s.pos++
-		return
-	}
 	for s.err == nil {
 		if s.Peek() != '"' {
 			s.fail("expected a member name")
 			return
 		}
 		s.skipString()
-		if s.Peek() != ':' {
-			s.fail("expected ':' after a member name")
+		if !s.colon() {
 			return
 		}
-		s.pos++
 		s.Skip()
-		switch s.Peek() {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
+		if !s.next('}', "an object") {
 			return
-		default:
-			s.fail("expected ',' or '}' in an object")
+		}
+	}
+}
+
+// skipArray is Array with Skip for each element.
+func (s *Scanner) skipArray() {
+	if !s.open('[', ']', "an array") {
+		return
+	}
+	defer s.leave()
+	for s.err == nil {
+		s.Skip()
+		if !s.next(']', "an array") {
 			return
 		}
 	}
