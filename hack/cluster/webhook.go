@@ -105,7 +105,7 @@ func WebhookConfiguration(cfg WebhookConfig) *admissionregistrationv1.MutatingWe
 				MatchExpressions: []metav1.LabelSelectorRequirement{{
 					Key:      corev1.LabelMetadataName,
 					Operator: metav1.LabelSelectorOpNotIn,
-					Values:   []string{"kube-system", "kube-public", "kube-node-lease", WebhookNamespace},
+					Values:   append(names.SystemNamespaces(), WebhookNamespace),
 				}},
 			},
 			// Only pods that ask for a sidecar are sent, so the Fail policy below can never block
