@@ -19,6 +19,26 @@ import (
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
+// invalidFlag is the one wording of a rejected flag value: invalid --flag "value": reason.
+func invalidFlag(flag, value string, reason error) error {
+	return fmt.Errorf("invalid %s %q: %w", flag, value, reason)
+}
+
+// webhookNamespaceFlag is --webhook-namespace, where the commands that read sidecar templates
+// look for them.
+type webhookNamespaceFlag struct{ webhookNamespace string }
+
+func (f *webhookNamespaceFlag) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.webhookNamespace, "webhook-namespace", names.Namespace, "Namespace of the overcommit webhook, which holds the sidecar templates")
+}
+
+func (f *webhookNamespaceFlag) validate() error {
+	if f.webhookNamespace == "" {
+		return invalidFlag("--webhook-namespace", "", errors.New("must not be empty"))
+	}
+	return nil
+}
+
 // selectionFlags are kubectl label's ways of naming nodes.
 type selectionFlags struct {
 	selector string
@@ -61,7 +81,7 @@ func (c *changeFlags) validate() error {
 	switch c.policy {
 	case "", names.PolicyStatic, names.PolicyUsage:
 	default:
-		return fmt.Errorf("invalid --policy %q: must be %q or %q", c.policy, names.PolicyStatic, names.PolicyUsage)
+		return invalidFlag("--policy", c.policy, fmt.Errorf("must be %q or %q", names.PolicyStatic, names.PolicyUsage))
 	}
 	_, err := c.change(policy.Settings{CPU: noLimit, Memory: noLimit})
 	return err
@@ -134,7 +154,7 @@ func outputFormat(got string, allowed ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("invalid -o/--output %q: must be one of %s", got, strings.Join(allowed, ", "))
+	return invalidFlag("-o/--output", got, fmt.Errorf("must be one of %s", strings.Join(allowed, ", ")))
 }
 
 // listNodes shortens a list of node names for a one-line warning.
@@ -189,7 +209,7 @@ func (w *nodeWrite) complete(args []string) error {
 	w.selection = w.selectionFlags.selection(args)
 	var err error
 	if w.dryRun, err = optin.ParseDryRun(w.dryRunValue); err != nil {
-		return err
+		return invalidFlag("--dry-run", w.dryRunValue, err)
 	}
 	w.printer, err = objectPrinter(w.printFlags)
 	return err

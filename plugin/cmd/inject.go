@@ -18,11 +18,11 @@ import (
 // InjectOptions are the options of `kubectl overcommit inject`.
 type InjectOptions struct {
 	base
-	filename         string
-	templateDir      string
-	fromCluster      bool
-	webhookNamespace string
-	output           string
+	webhookNamespaceFlag
+	filename    string
+	templateDir string
+	fromCluster bool
+	output      string
 }
 
 // NewCmdInject returns `kubectl overcommit inject`.
@@ -56,7 +56,7 @@ kube-public, kube-node-lease and the webhook's namespace alone. It does not chec
 	cmd.Flags().StringVarP(&o.filename, "filename", "f", "", "File with the pods or workloads to inject (YAML or JSON, several documents allowed); - reads stdin")
 	cmd.Flags().StringVar(&o.templateDir, "template-dir", "", "Directory of sidecar template ConfigMap manifests (*.yaml, *.yml, *.json)")
 	cmd.Flags().BoolVar(&o.fromCluster, "from-cluster", false, "Read the sidecar templates from the cluster")
-	cmd.Flags().StringVar(&o.webhookNamespace, "webhook-namespace", names.Namespace, "Namespace of the overcommit webhook, which holds the sidecar templates")
+	o.webhookNamespaceFlag.add(cmd)
 	cmd.Flags().StringVarP(&o.output, "output", "o", output.FormatYAML, "Output format: yaml or json")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = cmd.MarkFlagDirname("template-dir")
@@ -81,8 +81,8 @@ func (o *InjectOptions) Validate() error {
 	if (o.templateDir == "") == !o.fromCluster {
 		return errors.New("exactly one of --template-dir and --from-cluster is required")
 	}
-	if o.webhookNamespace == "" {
-		return errors.New("--webhook-namespace must not be empty")
+	if err := o.webhookNamespaceFlag.validate(); err != nil {
+		return err
 	}
 	return outputFormat(o.output, output.FormatYAML, output.FormatJSON)
 }

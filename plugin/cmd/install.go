@@ -100,10 +100,10 @@ func releaseImage(image, release, digest string) string {
 // Validate checks the overlay and the mode; the image is checked when rendering.
 func (o *InstallOptions) Validate() error {
 	if !slices.Contains(deploy.Overlays(), o.overlay) {
-		return fmt.Errorf("--overlay %q: want %s", o.overlay, strings.Join(deploy.Overlays(), " or "))
+		return invalidFlag("--overlay", o.overlay, fmt.Errorf("must be %s", strings.Join(deploy.Overlays(), " or ")))
 	}
 	if o.mode != "" && !slices.Contains(deploy.Modes(), o.mode) {
-		return fmt.Errorf("--mode %q: want %s", o.mode, strings.Join(deploy.Modes(), " or "))
+		return invalidFlag("--mode", o.mode, fmt.Errorf("must be %s", strings.Join(deploy.Modes(), " or ")))
 	}
 	return nil
 }

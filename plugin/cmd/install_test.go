@@ -58,7 +58,7 @@ func TestInstall(t *testing.T) {
 	if _, _, err := run(t, fixture(testcluster.Options{}), "install", "--overlay", "helm"); err == nil || !strings.Contains(err.Error(), "self-signed") {
 		t.Errorf("unknown overlay: %v", err)
 	}
-	if _, _, err := run(t, fixture(testcluster.Options{}), "install", "--mode", "both"); err == nil || err.Error() != `--mode "both": want policy or webhook` {
+	if _, _, err := run(t, fixture(testcluster.Options{}), "install", "--mode", "both"); err == nil || err.Error() != `invalid --mode "both": must be policy or webhook` {
 		t.Errorf("unknown mode: %v", err)
 	}
 	if _, _, err := run(t, fixture(testcluster.Options{}), "install", "--mode", "webhook", "--image", "bad image"); err == nil {
@@ -139,5 +139,31 @@ func TestInstallReleaseImage(t *testing.T) {
 	out, _, err = run(t, fixture(testcluster.Options{}), "install", "--mode", "policy")
 	if err != nil || strings.Contains(out, "0123abc") {
 		t.Errorf("a development build pinned its commit as the image tag: %v", err)
+	}
+}
+
+// TestFlagErrors: every rejected flag value is worded the same way, invalid --flag "value":
+// reason, whichever command or package checks it.
+func TestFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"enable", "node-a", "--policy", "x"}, `invalid --policy "x": must be "static" or "usage"`},
+		{[]string{"enable", "node-a", "--dry-run", "x"}, `invalid --dry-run "x": must be "none", "client" or "server"`},
+		{[]string{"savings", "--sort-by", "x"}, `invalid --sort-by "x": must be one of `},
+		{[]string{"savings", "-o", "x"}, `invalid -o/--output "x": must be one of table, json, yaml`},
+		{[]string{"sidecars", "--webhook-namespace", ""}, `invalid --webhook-namespace "": must not be empty`},
+		{[]string{"inject", "-f", "-", "--from-cluster", "--webhook-namespace", ""}, `invalid --webhook-namespace "": must not be empty`},
+		{[]string{"install", "--overlay", "x"}, `invalid --overlay "x": must be `},
+		{[]string{"install", "--mode", "x"}, `invalid --mode "x": must be `},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, _, err := run(t, fixture(testcluster.Options{}), tc.args...)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to begin %q", err, tc.want)
+			}
+		})
 	}
 }

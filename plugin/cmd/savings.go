@@ -70,7 +70,7 @@ func (o *SavingsOptions) Validate() error {
 		return err
 	}
 	if err := savings.ValidateSortKey(o.sortBy); err != nil {
-		return err
+		return invalidFlag("--sort-by", o.sortBy, err)
 	}
 	return kube.Selection{Selector: o.selector}.Validate()
 }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -16,8 +15,8 @@ import (
 // SidecarsOptions are the options of `kubectl overcommit sidecars`.
 type SidecarsOptions struct {
 	base
-	webhookNamespace string
-	output           string
+	webhookNamespaceFlag
+	output string
 }
 
 // NewCmdSidecars returns `kubectl overcommit sidecars`.
@@ -39,7 +38,7 @@ record but whose ConfigMap is gone is listed as Missing.`,
 		Args: cobra.NoArgs,
 		RunE: runE(o),
 	}
-	cmd.Flags().StringVar(&o.webhookNamespace, "webhook-namespace", names.Namespace, "Namespace of the overcommit webhook, which holds the sidecar templates")
+	o.webhookNamespaceFlag.add(cmd)
 	cmd.Flags().StringVarP(&o.output, "output", "o", output.FormatTable, "Output format: table, json or yaml")
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(output.FormatTable, output.FormatJSON, output.FormatYAML))
 	return cmd
@@ -50,8 +49,8 @@ func (o *SidecarsOptions) Complete(_ *cobra.Command, _ []string) error { return 
 
 // Validate checks the flags.
 func (o *SidecarsOptions) Validate() error {
-	if o.webhookNamespace == "" {
-		return errors.New("--webhook-namespace must not be empty")
+	if err := o.webhookNamespaceFlag.validate(); err != nil {
+		return err
 	}
 	return outputFormat(o.output, output.FormatTable, output.FormatJSON, output.FormatYAML)
 }

@@ -20,7 +20,8 @@ const (
 	DryRunServer DryRun = "server"
 )
 
-// ParseDryRun parses --dry-run like kubectl does.
+// ParseDryRun parses a --dry-run value like kubectl does; the error says what the value must be
+// (the command names the flag).
 func ParseDryRun(s string) (DryRun, error) {
 	switch d := DryRun(s); d {
 	case DryRunNone, DryRunClient, DryRunServer:
@@ -28,7 +29,7 @@ func ParseDryRun(s string) (DryRun, error) {
 	case "":
 		return DryRunNone, nil
 	}
-	return "", fmt.Errorf(`invalid --dry-run %q: must be "none", "client" or "server"`, s)
+	return "", fmt.Errorf("must be %q, %q or %q", DryRunNone, DryRunClient, DryRunServer)
 }
 
 // Suffix is what kubectl appends to a dry run's message.

@@ -217,14 +217,15 @@ func appliedPolicy(n *corev1.Node) string {
 // name order.
 var SortKeys = []string{"name", "cpu-extra", "memory-extra", "cpu-requests", "memory-requests", "cpu-usage", "memory-usage", "pods"}
 
-// ValidateSortKey checks a --sort-by value.
+// ValidateSortKey checks a --sort-by value; the error says what it must be (the command names
+// the flag).
 func ValidateSortKey(key string) error {
 	for _, k := range SortKeys {
 		if k == key {
 			return nil
 		}
 	}
-	return fmt.Errorf("invalid --sort-by %q: must be one of %s", key, strings.Join(SortKeys, ", "))
+	return fmt.Errorf("must be one of %s", strings.Join(SortKeys, ", "))
 }
 
 // Sort orders the rows by key (see SortKeys).
