@@ -48,8 +48,28 @@ func parseOptions(args []string) (*options, error) {
 	o := &options{}
 	fs := pflag.NewFlagSet("overcommit-webhook", pflag.ContinueOnError)
 	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, `overcommit-webhook rewrites status.allocatable of opted-in nodes (label %s)
+	fs.Usage = func() { printUsage(fs) }
+	// The order of these calls is the order of --help.
+	o.addServingFlags(fs)
+	o.addClusterFlags(fs)
+	o.addSelfSignedFlags(fs)
+	o.addUsageFlags(fs)
+	o.addProcessFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// printUsage prints --help.
+func printUsage(fs *pflag.FlagSet) {
+	fmt.Fprintf(os.Stderr, `overcommit-webhook rewrites status.allocatable of opted-in nodes (label %s)
 so the scheduler can use capacity that pods request but do not use.
 
 It serves /mutate-node over TLS for Node CREATE and nodes/status UPDATE admission reviews, answers
@@ -67,8 +87,10 @@ Usage:
 
 Flags:
 %s`, "overcommit.dev/enabled=true", fs.FlagUsages())
-	}
+}
 
+// addServingFlags adds the flags of the webhook server's address and TLS.
+func (o *options) addServingFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.host, "host", "", "Address the webhook server binds to; empty means all interfaces.")
 	fs.IntVar(&o.port, "port", 9443, "Port the webhook server serves TLS on.")
 	fs.StringVar(&o.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs",
@@ -77,6 +99,10 @@ Flags:
 		"PEM file of the CAs whose client certificates the webhook server requires: when set, a client without such a certificate (anyone but an apiserver configured with an AdmissionConfiguration kubeconfig) is refused in the TLS handshake. Re-read when it changes. Empty: no client certificate is asked for.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; \"0\" disables it.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+}
+
+// addClusterFlags adds the flags of the cluster connection and what the webhook reads there.
+func (o *options) addClusterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "",
 		"Kubeconfig for the settings ConfigMap, the sidecar templates and the usage policy's caches; empty means in-cluster config. Without a cluster there are no settings, and opted-in nodes are left unchanged.")
 	fs.StringVar(&o.webhookConfigName, "webhook-config-name", names.WebhookConfigurationName,
@@ -85,6 +111,10 @@ Flags:
 		"The webhook's own namespace: the settings ConfigMap and sidecar templates are read from it and its pods are never injected. Default: $POD_NAMESPACE, else overcommit-system.")
 	fs.StringVar(&o.settingsConfigMap, "settings-configmap", names.SettingsConfigMap,
 		"ConfigMap in --namespace holding the node policy's settings (the same the MutatingAdmissionPolicy of policy mode reads).")
+}
+
+// addSelfSignedFlags adds the flags of the self-signed certificate (--self-signed-secret).
+func (o *options) addSelfSignedFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.selfSignedSecret, "self-signed-secret", "",
 		"Secret in --namespace where the webhook keeps its own CA and serving certificate: created or reused at start-up, shared by all replicas, written to --cert-dir, its CA injected into --webhook-config-name, rotated before expiry. Empty: --cert-dir is filled by someone else (cert-manager, a mounted Secret).")
 	fs.StringVar(&o.serviceName, "service-name", "overcommit-webhook",
@@ -96,6 +126,10 @@ Flags:
 	for _, f := range []string{"self-signed-ca-validity", "self-signed-cert-validity", "self-signed-check-interval", "self-signed-propagation"} {
 		_ = fs.MarkHidden(f) // the defaults are the product; tests shorten them
 	}
+}
+
+// addUsageFlags adds the flags of the usage policy's caches and of policy mode's targets.
+func (o *options) addUsageFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.metricsRefresh, "metrics-refresh-interval", 15*time.Second, "How often NodeMetrics are listed from metrics.k8s.io (one LIST for all nodes).")
 	fs.BoolVar(&o.publishTargets, "publish-usage-targets", false,
 		"Policy mode: publish each usage-policy node's target as the annotation "+names.UsageTargetAnnotation+
@@ -105,6 +139,10 @@ Flags:
 		"With --publish-usage-targets: rewrite a node's target only when it moves by more than this fraction of the node's raw allocatable.")
 	fs.DurationVar(&o.targetMinRaise, "usage-target-min-raise-interval", time.Minute,
 		"With --publish-usage-targets: the least time between two raises of one node's target (lowering is never held back).")
+}
+
+// addProcessFlags adds the flags of logging, memory, profiles, HTTP/2 and --version.
+func (o *options) addProcessFlags(fs *pflag.FlagSet) {
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "Log level: debug, info, warn or error.")
 	fs.StringVar(&o.logFormat, "log-format", "json", "Log format: json or text.")
 	o.gcFloor = resource.MustParse("32Mi")
@@ -113,39 +151,36 @@ Flags:
 		"Address of Go profiles under /debug/pprof/, for performance work; empty (the default) serves none. A port alone (\":6060\" or \"6060\") binds to 127.0.0.1.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve HTTP/2 as well; off by default since the HTTP/2 Rapid Reset advisories.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
+}
 
-	err := fs.Parse(args)
-	if err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
+// validate checks the values parsed, and binds a port-only --pprof-bind-address to loopback.
+func (o *options) validate() error {
 	if o.port <= 0 || o.port > 65535 {
-		return nil, fmt.Errorf("--port %d out of range", o.port)
+		return fmt.Errorf("--port %d out of range", o.port)
 	}
 	if o.metricsRefresh <= 0 {
-		return nil, fmt.Errorf("--metrics-refresh-interval must be positive")
+		return fmt.Errorf("--metrics-refresh-interval must be positive")
 	}
 	if o.targetThreshold < 0 || o.targetThreshold > policy.One {
-		return nil, fmt.Errorf("--usage-target-threshold %s must be between 0 and 1", o.targetThreshold)
+		return fmt.Errorf("--usage-target-threshold %s must be between 0 and 1", o.targetThreshold)
 	}
 	if o.namespace == "" {
-		return nil, fmt.Errorf("--namespace must not be empty")
+		return fmt.Errorf("--namespace must not be empty")
 	}
 	if o.settingsConfigMap == "" {
-		return nil, fmt.Errorf("--settings-configmap must not be empty")
+		return fmt.Errorf("--settings-configmap must not be empty")
 	}
 	if o.logFormat != "json" && o.logFormat != "text" {
-		return nil, fmt.Errorf("--log-format %q: want json or text", o.logFormat)
+		return fmt.Errorf("--log-format %q: want json or text", o.logFormat)
 	}
+	var err error
 	if o.pprofAddr, err = loopbackIfPortOnly(o.pprofAddr); err != nil {
-		return nil, fmt.Errorf("--pprof-bind-address: %w", err)
+		return fmt.Errorf("--pprof-bind-address: %w", err)
 	}
 	if o.gcFloor.Sign() < 0 {
-		return nil, fmt.Errorf("--gc-floor %s must not be negative", o.gcFloor.String())
+		return fmt.Errorf("--gc-floor %s must not be negative", o.gcFloor.String())
 	}
-	return o, nil
+	return nil
 }
 
 // loopbackIfPortOnly binds an address given as a port alone (":6060" or "6060") to 127.0.0.1;
