@@ -56,35 +56,9 @@ func NewPlan(ctx context.Context, v *PodView, templates []*Template) (*Plan, err
 	if err != nil {
 		return nil, err
 	}
-	pl := &Plan{
-		view:   v,
-		env:    make([][]corev1.EnvVar, len(v.Containers)),
-		mounts: make([][]corev1.VolumeMount, len(v.Containers)),
-	}
-
-	// Containers injected by earlier passes are sidecars, not the pod's own.
-	injected := map[string]string{} // container name -> template that injected it
-	for _, rec := range status.Templates {
-		for _, n := range slices.Concat(rec.Containers, rec.InitContainers) {
-			injected[n] = rec.Name
-		}
-	}
-	var own []int
-	for i, c := range v.Containers {
-		if _, ok := injected[c.Name]; !ok {
-			own = append(own, i)
-		}
-	}
-	for pl.initAt < len(v.InitContainers) {
-		if _, ok := injected[v.InitContainers[pl.initAt]]; !ok {
-			break
-		}
-		pl.initAt++
-	}
-
-	var errs []error
+	pp := newPlanner(v, status)
+	pl := pp.plan
 	var records []Injected
-	thisPass := map[string]string{} // container or volume key -> template injecting it now
 	for _, t := range templates {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("planning the injection: %w", context.Cause(ctx))
@@ -97,103 +71,11 @@ func NewPlan(ctx context.Context, v *PodView, templates []*Template) (*Plan, err
 			pl.Skipped = append(pl.Skipped, Skip{Template: t.Name, Reason: "the pod uses hostNetwork and the template sets skipHostNetwork"})
 			continue
 		}
-		conflict := func(format string, args ...any) {
-			errs = append(errs, &ConflictError{Template: t.Name, Reason: fmt.Sprintf(format, args...)})
-		}
-		rec := Injected{Name: t.Name}
-
-		sidecars := make([]corev1.Container, len(t.Containers))
-		for i := range t.Containers {
-			sidecars[i] = *t.Containers[i].DeepCopy()
-			if t.Native {
-				sidecars[i].RestartPolicy = new(corev1.ContainerRestartPolicyAlways)
-			}
-		}
-		inits := make([]corev1.Container, 0, len(t.InitContainers)+len(sidecars))
-		for i := range t.InitContainers {
-			inits = append(inits, *t.InitContainers[i].DeepCopy())
-		}
-		if t.Native {
-			inits = append(inits, sidecars...)
-			sidecars = nil
-		}
-		for _, c := range slices.Concat(inits, sidecars) {
-			if other, ok := thisPass["container/"+c.Name]; ok {
-				conflict("container %q is also injected by template %q", c.Name, other)
-			} else if where := v.containerIn(c.Name); where != "" {
-				if by, ok := injected[c.Name]; ok {
-					conflict("container %q clashes with container %q that template %q injected earlier (%s)", c.Name, c.Name, by, where)
-				} else {
-					conflict("container %q clashes with the pod's own container %q (%s)", c.Name, c.Name, where)
-				}
-			}
-			thisPass["container/"+c.Name] = t.Name
-		}
-		for i := range t.Volumes {
-			tv := &t.Volumes[i]
-			if j := slices.IndexFunc(v.Volumes, func(pv VolumeView) bool { return pv.Name == tv.Name }); j >= 0 {
-				pv, err := v.Volumes[j].decode()
-				switch {
-				case err != nil:
-					errs = append(errs, err)
-				case !equality.Semantic.DeepEqual(*pv, *tv):
-					conflict("volume %q clashes with the pod's own volume %q", tv.Name, tv.Name)
-				}
-				// The same volume is already there (another template's, or the pod's): share it.
-				continue
-			}
-			if j := slices.IndexFunc(pl.volumes, func(pv corev1.Volume) bool { return pv.Name == tv.Name }); j >= 0 {
-				if !equality.Semantic.DeepEqual(pl.volumes[j], *tv) {
-					conflict("volume %q differs from the volume of that name injected by template %q", tv.Name, thisPass["volume/"+tv.Name])
-				}
-				continue
-			}
-			pl.volumes = append(pl.volumes, *tv.DeepCopy())
-			rec.Volumes = append(rec.Volumes, tv.Name)
-			thisPass["volume/"+tv.Name] = t.Name
-		}
-		for _, ci := range own {
-			c := &v.Containers[ci]
-			for i := range t.Env {
-				e := &t.Env[i]
-				if !slices.Contains(c.Env, e.Name) && !slices.ContainsFunc(pl.env[ci], func(a corev1.EnvVar) bool { return a.Name == e.Name }) {
-					pl.env[ci] = append(pl.env[ci], *e.DeepCopy())
-				}
-			}
-			for i := range t.VolumeMounts {
-				m := &t.VolumeMounts[i]
-				there := ""
-				if j := slices.IndexFunc(c.Mounts, func(cm MountView) bool { return cm.MountPath == m.MountPath }); j >= 0 {
-					there = c.Mounts[j].Name
-				} else if j := slices.IndexFunc(pl.mounts[ci], func(cm corev1.VolumeMount) bool { return cm.MountPath == m.MountPath }); j >= 0 {
-					there = pl.mounts[ci][j].Name
-				}
-				switch {
-				case there == "":
-					pl.mounts[ci] = append(pl.mounts[ci], *m.DeepCopy())
-				case there != m.Name:
-					conflict("volumeMount of %q at %s clashes with container %q's mount of volume %q there", m.Name, m.MountPath, c.Name, there)
-				}
-			}
-		}
-		for _, s := range t.ImagePullSecrets {
-			if !slices.Contains(v.ImagePullSecrets, s.Name) && !slices.Contains(pl.pullSecrets, s.Name) {
-				pl.pullSecrets = append(pl.pullSecrets, s.Name)
-			}
-		}
-		pl.inits = append(pl.inits, inits...)
-		pl.sidecars = append(pl.sidecars, sidecars...)
-		for _, c := range inits {
-			rec.InitContainers = append(rec.InitContainers, c.Name)
-		}
-		for _, c := range sidecars {
-			rec.Containers = append(rec.Containers, c.Name)
-		}
-		records = append(records, rec)
+		records = append(records, pp.add(t))
 		pl.Injected = append(pl.Injected, t.Name)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(pp.errs) > 0 {
+		return nil, errors.Join(pp.errs...)
 	}
 	if len(records) == 0 {
 		return pl, nil
@@ -209,6 +91,180 @@ func NewPlan(ctx context.Context, v *PodView, templates []*Template) (*Plan, err
 	}
 	pl.status = string(raw)
 	return pl, nil
+}
+
+// planner is NewPlan's state while it adds one template after another.
+type planner struct {
+	plan *Plan
+	view *PodView
+	// injected maps the containers injected by earlier passes (sidecars, not the pod's own) to
+	// the template that injected them.
+	injected map[string]string
+	// own are the indexes of the pod's own containers.
+	own []int
+	// thisPass maps a container or volume key to the template injecting it now.
+	thisPass map[string]string
+	errs     []error
+}
+
+func newPlanner(v *PodView, status *Status) *planner {
+	pp := &planner{
+		plan: &Plan{
+			view:   v,
+			env:    make([][]corev1.EnvVar, len(v.Containers)),
+			mounts: make([][]corev1.VolumeMount, len(v.Containers)),
+		},
+		view:     v,
+		injected: map[string]string{},
+		thisPass: map[string]string{},
+	}
+	for _, rec := range status.Templates {
+		for _, n := range slices.Concat(rec.Containers, rec.InitContainers) {
+			pp.injected[n] = rec.Name
+		}
+	}
+	for i, c := range v.Containers {
+		if _, ok := pp.injected[c.Name]; !ok {
+			pp.own = append(pp.own, i)
+		}
+	}
+	for pp.plan.initAt < len(v.InitContainers) {
+		if _, ok := pp.injected[v.InitContainers[pp.plan.initAt]]; !ok {
+			break
+		}
+		pp.plan.initAt++
+	}
+	return pp
+}
+
+// add plans one template, recording its conflicts in pp.errs, and returns its status record.
+func (pp *planner) add(t *Template) Injected {
+	pl := pp.plan
+	rec := Injected{Name: t.Name}
+	inits, sidecars := containersOf(t)
+	pp.checkContainers(t.Name, slices.Concat(inits, sidecars))
+	rec.Volumes = pp.addVolumes(t)
+	pp.addToOwnContainers(t)
+	for _, s := range t.ImagePullSecrets {
+		if !slices.Contains(pp.view.ImagePullSecrets, s.Name) && !slices.Contains(pl.pullSecrets, s.Name) {
+			pl.pullSecrets = append(pl.pullSecrets, s.Name)
+		}
+	}
+	pl.inits = append(pl.inits, inits...)
+	pl.sidecars = append(pl.sidecars, sidecars...)
+	for _, c := range inits {
+		rec.InitContainers = append(rec.InitContainers, c.Name)
+	}
+	for _, c := range sidecars {
+		rec.Containers = append(rec.Containers, c.Name)
+	}
+	return rec
+}
+
+func (pp *planner) conflict(template, format string, args ...any) {
+	pp.errs = append(pp.errs, &ConflictError{Template: template, Reason: fmt.Sprintf(format, args...)})
+}
+
+// containersOf returns copies of the template's init containers and sidecars as injected: a
+// native template's sidecars become init containers with restartPolicy Always, after its own
+// init containers.
+func containersOf(t *Template) (inits, sidecars []corev1.Container) {
+	sidecars = make([]corev1.Container, len(t.Containers))
+	for i := range t.Containers {
+		sidecars[i] = *t.Containers[i].DeepCopy()
+		if t.Native {
+			sidecars[i].RestartPolicy = new(corev1.ContainerRestartPolicyAlways)
+		}
+	}
+	inits = make([]corev1.Container, 0, len(t.InitContainers)+len(sidecars))
+	for i := range t.InitContainers {
+		inits = append(inits, *t.InitContainers[i].DeepCopy())
+	}
+	if t.Native {
+		inits = append(inits, sidecars...)
+		sidecars = nil
+	}
+	return inits, sidecars
+}
+
+// checkContainers finds the containers whose names clash with the pod's, an earlier pass's or
+// another template's of this pass.
+func (pp *planner) checkContainers(template string, containers []corev1.Container) {
+	for _, c := range containers {
+		if other, ok := pp.thisPass["container/"+c.Name]; ok {
+			pp.conflict(template, "container %q is also injected by template %q", c.Name, other)
+		} else if where := pp.view.containerIn(c.Name); where != "" {
+			if by, ok := pp.injected[c.Name]; ok {
+				pp.conflict(template, "container %q clashes with container %q that template %q injected earlier (%s)", c.Name, c.Name, by, where)
+			} else {
+				pp.conflict(template, "container %q clashes with the pod's own container %q (%s)", c.Name, c.Name, where)
+			}
+		}
+		pp.thisPass["container/"+c.Name] = template
+	}
+}
+
+// addVolumes adds the template's volumes the pod does not have yet and returns their names; an
+// identical volume already there (the pod's or another template's) is shared, a different one
+// of the same name is a conflict.
+func (pp *planner) addVolumes(t *Template) []string {
+	pl, v := pp.plan, pp.view
+	var added []string
+	for i := range t.Volumes {
+		tv := &t.Volumes[i]
+		if j := slices.IndexFunc(v.Volumes, func(pv VolumeView) bool { return pv.Name == tv.Name }); j >= 0 {
+			pv, err := v.Volumes[j].decode()
+			switch {
+			case err != nil:
+				pp.errs = append(pp.errs, err)
+			case !equality.Semantic.DeepEqual(*pv, *tv):
+				pp.conflict(t.Name, "volume %q clashes with the pod's own volume %q", tv.Name, tv.Name)
+			}
+			// The same volume is already there (another template's, or the pod's): share it.
+			continue
+		}
+		if j := slices.IndexFunc(pl.volumes, func(pv corev1.Volume) bool { return pv.Name == tv.Name }); j >= 0 {
+			if !equality.Semantic.DeepEqual(pl.volumes[j], *tv) {
+				pp.conflict(t.Name, "volume %q differs from the volume of that name injected by template %q", tv.Name, pp.thisPass["volume/"+tv.Name])
+			}
+			continue
+		}
+		pl.volumes = append(pl.volumes, *tv.DeepCopy())
+		added = append(added, tv.Name)
+		pp.thisPass["volume/"+tv.Name] = t.Name
+	}
+	return added
+}
+
+// addToOwnContainers gives each of the pod's own containers the template's env (a variable the
+// container sets keeps its value) and volume mounts (a mount path taken by another volume is a
+// conflict).
+func (pp *planner) addToOwnContainers(t *Template) {
+	pl := pp.plan
+	for _, ci := range pp.own {
+		c := &pp.view.Containers[ci]
+		for i := range t.Env {
+			e := &t.Env[i]
+			if !slices.Contains(c.Env, e.Name) && !slices.ContainsFunc(pl.env[ci], func(a corev1.EnvVar) bool { return a.Name == e.Name }) {
+				pl.env[ci] = append(pl.env[ci], *e.DeepCopy())
+			}
+		}
+		for i := range t.VolumeMounts {
+			m := &t.VolumeMounts[i]
+			there := ""
+			if j := slices.IndexFunc(c.Mounts, func(cm MountView) bool { return cm.MountPath == m.MountPath }); j >= 0 {
+				there = c.Mounts[j].Name
+			} else if j := slices.IndexFunc(pl.mounts[ci], func(cm corev1.VolumeMount) bool { return cm.MountPath == m.MountPath }); j >= 0 {
+				there = pl.mounts[ci][j].Name
+			}
+			switch {
+			case there == "":
+				pl.mounts[ci] = append(pl.mounts[ci], *m.DeepCopy())
+			case there != m.Name:
+				pp.conflict(t.Name, "volumeMount of %q at %s clashes with container %q's mount of volume %q there", m.Name, m.MountPath, c.Name, there)
+			}
+		}
+	}
 }
 
 // Apply carries the plan out on the pod its view was read from. It replaces the slices and the
