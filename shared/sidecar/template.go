@@ -98,55 +98,75 @@ func (t *Template) Validate() error {
 	if len(t.Containers)+len(t.InitContainers)+len(t.Volumes)+len(t.Env)+len(t.VolumeMounts)+len(t.ImagePullSecrets) == 0 {
 		add("the template injects nothing")
 	}
-	seen := map[string]string{}
-	checkContainer := func(field string, i int, c *corev1.Container, nativeSidecar bool) {
-		where := fmt.Sprintf("%s[%d]", field, i)
-		if c.Name == "" {
-			add("%s.name: required", where)
-		} else if msgs := validation.IsDNS1123Label(c.Name); len(msgs) > 0 {
-			add("%s.name %q: %s", where, c.Name, strings.Join(msgs, "; "))
-		} else if prev, dup := seen[c.Name]; dup {
-			add("%s.name %q: duplicates %s", where, c.Name, prev)
-		} else {
-			seen[c.Name] = where
-		}
-		if strings.TrimSpace(c.Image) == "" {
-			add("%s.image: required", where)
-		}
-		switch {
-		case nativeSidecar && c.RestartPolicy != nil:
-			add("%s.restartPolicy: must not be set in a native template: injection sets Always", where)
-		case field == "containers" && c.RestartPolicy != nil:
-			add("%s.restartPolicy: must not be set; use native: true for a native sidecar", where)
-		case field == "initContainers" && c.RestartPolicy != nil && *c.RestartPolicy != corev1.ContainerRestartPolicyAlways:
-			add("%s.restartPolicy: only Always (a native sidecar) is allowed, got %q", where, *c.RestartPolicy)
-		}
-		if field == "initContainers" && c.RestartPolicy == nil && (c.LivenessProbe != nil || c.ReadinessProbe != nil || c.StartupProbe != nil || c.Lifecycle != nil) {
-			add("%s: probes and lifecycle hooks are only allowed on native sidecars (restartPolicy: Always)", where)
-		}
-		checkEnv(where+".env", c.Env, add)
-	}
+	seen := map[string]string{} // container name -> where it was first seen
 	for i := range t.Containers {
-		checkContainer("containers", i, &t.Containers[i], t.Native)
+		checkContainer("containers", i, &t.Containers[i], t.Native, seen, add)
 	}
 	for i := range t.InitContainers {
-		checkContainer("initContainers", i, &t.InitContainers[i], false)
+		checkContainer("initContainers", i, &t.InitContainers[i], false, seen, add)
 	}
-	vols := map[string]bool{}
-	for i, v := range t.Volumes {
+	checkVolumes(t.Volumes, add)
+	checkEnv("env", t.Env, add)
+	checkVolumeMounts(t.VolumeMounts, add)
+	for i, s := range t.ImagePullSecrets {
+		if s.Name == "" {
+			add("imagePullSecrets[%d].name: required", i)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("template %q: %w", t.Name, errors.Join(errs...))
+	}
+	return nil
+}
+
+// checkContainer checks the container field[i]; seen holds the names of the template's
+// containers checked before it. nativeSidecar is a container of a native template.
+func checkContainer(field string, i int, c *corev1.Container, nativeSidecar bool, seen map[string]string, add func(string, ...any)) {
+	where := fmt.Sprintf("%s[%d]", field, i)
+	if c.Name == "" {
+		add("%s.name: required", where)
+	} else if msgs := validation.IsDNS1123Label(c.Name); len(msgs) > 0 {
+		add("%s.name %q: %s", where, c.Name, strings.Join(msgs, "; "))
+	} else if prev, dup := seen[c.Name]; dup {
+		add("%s.name %q: duplicates %s", where, c.Name, prev)
+	} else {
+		seen[c.Name] = where
+	}
+	if strings.TrimSpace(c.Image) == "" {
+		add("%s.image: required", where)
+	}
+	switch {
+	case nativeSidecar && c.RestartPolicy != nil:
+		add("%s.restartPolicy: must not be set in a native template: injection sets Always", where)
+	case field == "containers" && c.RestartPolicy != nil:
+		add("%s.restartPolicy: must not be set; use native: true for a native sidecar", where)
+	case field == "initContainers" && c.RestartPolicy != nil && *c.RestartPolicy != corev1.ContainerRestartPolicyAlways:
+		add("%s.restartPolicy: only Always (a native sidecar) is allowed, got %q", where, *c.RestartPolicy)
+	}
+	if field == "initContainers" && c.RestartPolicy == nil && (c.LivenessProbe != nil || c.ReadinessProbe != nil || c.StartupProbe != nil || c.Lifecycle != nil) {
+		add("%s: probes and lifecycle hooks are only allowed on native sidecars (restartPolicy: Always)", where)
+	}
+	checkEnv(where+".env", c.Env, add)
+}
+
+func checkVolumes(volumes []corev1.Volume, add func(string, ...any)) {
+	seen := map[string]bool{}
+	for i, v := range volumes {
 		where := fmt.Sprintf("volumes[%d]", i)
 		if v.Name == "" {
 			add("%s.name: required", where)
 		} else if msgs := validation.IsDNS1123Label(v.Name); len(msgs) > 0 {
 			add("%s.name %q: %s", where, v.Name, strings.Join(msgs, "; "))
-		} else if vols[v.Name] {
+		} else if seen[v.Name] {
 			add("%s.name %q: duplicate volume", where, v.Name)
 		}
-		vols[v.Name] = true
+		seen[v.Name] = true
 	}
-	checkEnv("env", t.Env, add)
+}
+
+func checkVolumeMounts(mounts []corev1.VolumeMount, add func(string, ...any)) {
 	paths := map[string]bool{}
-	for i, m := range t.VolumeMounts {
+	for i, m := range mounts {
 		where := fmt.Sprintf("volumeMounts[%d]", i)
 		if m.Name == "" {
 			add("%s.name: required", where)
@@ -159,15 +179,6 @@ func (t *Template) Validate() error {
 		}
 		paths[m.MountPath] = true
 	}
-	for i, s := range t.ImagePullSecrets {
-		if s.Name == "" {
-			add("imagePullSecrets[%d].name: required", i)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("template %q: %w", t.Name, errors.Join(errs...))
-	}
-	return nil
 }
 
 func checkEnv(field string, env []corev1.EnvVar, add func(string, ...any)) {
