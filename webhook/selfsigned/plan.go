@@ -77,8 +77,6 @@ func plan(data map[string][]byte, p policy) (map[string][]byte, []string, error)
 	if out == nil {
 		out = map[string][]byte{}
 	}
-	var reasons []string
-
 	active, err := parseCA(out[KeyCACert], out[KeyCAKey], p.now)
 	// A CA that is not valid yet by this replica's clock is still the CA every replica serves
 	// from and the apiserver trusts (its clock is likely the issuer's, not ours): replacing it at
@@ -94,48 +92,15 @@ func plan(data map[string][]byte, p policy) (map[string][]byte, []string, error)
 	if err != nil && !early {
 		// Nothing to rotate from: start over. Replicas serving a certificate from an unusable
 		// CA are not trusted anyway.
-		ca, err := certs.NewCAAt(caCommonName, p.now, p.caValidity)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, k := range []string{KeyNextCACert, KeyNextCAKey, KeyPreviousCACert} {
-			delete(out, k)
-		}
-		if err := putCA(out, KeyCACert, KeyCAKey, ca); err != nil {
-			return nil, nil, err
-		}
-		if err := issueServing(out, ca, p); err != nil {
+		if err := bootstrap(out, p); err != nil {
 			return nil, nil, err
 		}
 		return out, []string{ReasonBootstrap}, nil
 	}
 
-	next, nextErr := parseCA(out[KeyNextCACert], out[KeyNextCAKey], p.now)
-	// A staged CA that is not valid yet here is kept (it is in the bundle, nothing signs with
-	// it) and promoted once it is.
-	nextEarly := errors.Is(nextErr, errNotYetValid)
-	if nextErr != nil && !nextEarly && (len(out[KeyNextCACert]) > 0 || len(out[KeyNextCAKey]) > 0) {
-		delete(out, KeyNextCACert)
-		delete(out, KeyNextCAKey)
-		reasons = append(reasons, ReasonDropBadNextCA)
-	}
-	if next == nil && (early || due(active.Cert, p.now)) {
-		ca, err := certs.NewCAAt(caCommonName, p.now, p.caValidity)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := putCA(out, KeyNextCACert, KeyNextCAKey, ca); err != nil {
-			return nil, nil, err
-		}
-		// Not trusted yet: the caBundle gets it after this Secret is stored.
-		reasons = append(reasons, ReasonStageCA)
-	} else if next != nil && !nextEarly && p.nextTrusted && !p.now.Before(next.Cert.NotBefore.Add(backdate+p.propagation)) {
-		out[KeyPreviousCACert] = out[KeyCACert]
-		out[KeyCACert], out[KeyCAKey] = out[KeyNextCACert], out[KeyNextCAKey]
-		delete(out, KeyNextCACert)
-		delete(out, KeyNextCAKey)
-		active, early = next, false
-		reasons = append(reasons, ReasonPromoteCA)
+	active, early, reasons, err := rotateCA(out, active, early, p)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	// After a promotion the old serving certificate no longer chains to the active CA. While the
@@ -156,6 +121,57 @@ func plan(data map[string][]byte, p policy) (map[string][]byte, []string, error)
 		return data, nil, nil
 	}
 	return out, reasons, nil
+}
+
+// bootstrap replaces whatever out holds with a new CA and a serving certificate from it.
+func bootstrap(out map[string][]byte, p policy) error {
+	ca, err := certs.NewCAAt(caCommonName, p.now, p.caValidity)
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{KeyNextCACert, KeyNextCAKey, KeyPreviousCACert} {
+		delete(out, k)
+	}
+	if err := putCA(out, KeyCACert, KeyCAKey, ca); err != nil {
+		return err
+	}
+	return issueServing(out, ca, p)
+}
+
+// rotateCA drops an unusable staged CA, stages a new one when the active CA is due (or not
+// valid yet here), and promotes the staged one once the apiserver trusts it and the
+// propagation time has passed. It returns the active CA and whether it is not valid yet here,
+// as they are after that, and what it did.
+func rotateCA(out map[string][]byte, active *certs.CA, early bool, p policy) (*certs.CA, bool, []string, error) {
+	var reasons []string
+	next, nextErr := parseCA(out[KeyNextCACert], out[KeyNextCAKey], p.now)
+	// A staged CA that is not valid yet here is kept (it is in the bundle, nothing signs with
+	// it) and promoted once it is.
+	nextEarly := errors.Is(nextErr, errNotYetValid)
+	if nextErr != nil && !nextEarly && (len(out[KeyNextCACert]) > 0 || len(out[KeyNextCAKey]) > 0) {
+		delete(out, KeyNextCACert)
+		delete(out, KeyNextCAKey)
+		reasons = append(reasons, ReasonDropBadNextCA)
+	}
+	if next == nil && (early || due(active.Cert, p.now)) {
+		ca, err := certs.NewCAAt(caCommonName, p.now, p.caValidity)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		if err := putCA(out, KeyNextCACert, KeyNextCAKey, ca); err != nil {
+			return nil, false, nil, err
+		}
+		// Not trusted yet: the caBundle gets it after this Secret is stored.
+		reasons = append(reasons, ReasonStageCA)
+	} else if next != nil && !nextEarly && p.nextTrusted && !p.now.Before(next.Cert.NotBefore.Add(backdate+p.propagation)) {
+		out[KeyPreviousCACert] = out[KeyCACert]
+		out[KeyCACert], out[KeyCAKey] = out[KeyNextCACert], out[KeyNextCAKey]
+		delete(out, KeyNextCACert)
+		delete(out, KeyNextCAKey)
+		active, early = next, false
+		reasons = append(reasons, ReasonPromoteCA)
+	}
+	return active, early, reasons, nil
 }
 
 // Bundle is the caBundle for the Secret's data: the active CA, then the staged and the retired
