@@ -82,8 +82,14 @@ func withMetrics(o testcluster.Options) testcluster.Options {
 // run executes the plugin with args against c and returns what it printed and its error.
 func run(t *testing.T, c *testcluster.Cluster, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runWithStdin(t, c, "", args...)
+}
+
+// runWithStdin is run with stdin (inject -f -).
+func runWithStdin(t *testing.T, c *testcluster.Cluster, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	root := NewCmdOvercommitWith(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+	root := NewCmdOvercommitWith(genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut},
 		fakeFactory{&Clients{Kube: c.Kube, Metrics: c.Metrics}})
 	root.SetArgs(args)
 	root.SetOut(&out)

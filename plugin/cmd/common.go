@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -113,6 +115,28 @@ func (c *changeFlags) change(s policy.Settings) (preview.Change, error) {
 		*f.into = r.String()
 	}
 	return ch, errors.Join(errs...)
+}
+
+// planContext is what enable and preview plan a change against.
+type planContext struct {
+	settings kube.Settings
+	mode     kube.NodePolicy
+	change   preview.Change
+}
+
+// planContext reads the settings and the node-policy mode (warning once about either), and
+// checks the change against the settings' limits.
+func (b *base) planContext(ctx context.Context, c *changeFlags) (planContext, error) {
+	p := planContext{settings: b.settings(ctx), mode: b.nodePolicy(ctx)}
+	var err error
+	p.change, err = c.change(p.settings.Settings)
+	return p, err
+}
+
+// localPlans computes each node's result on the shared policy code, as the node policy would.
+func (b *base) localPlans(ctx context.Context, p planContext, nodes []corev1.Node, now time.Time) ([]*preview.Plan, error) {
+	return preview.Local(ctx, b.clients.Kube, b.clients.Metrics, nodes, preview.Config{Change: p.change, Settings: p.settings.Settings, Now: now,
+		PublishedTargets: p.mode.Mode == kube.ModePolicy})
 }
 
 // dryRunFlag is kubectl's --dry-run.

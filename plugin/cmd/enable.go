@@ -83,14 +83,11 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	settings := o.settings(ctx)
-	mode := o.nodePolicy(ctx)
-	change, err := o.change(settings.Settings)
+	pc, err := o.planContext(ctx, &o.changeFlags)
 	if err != nil {
 		return fmt.Errorf("%w; nothing changed", err)
 	}
-	plans, err := preview.Local(ctx, o.clients.Kube, o.clients.Metrics, nodes, preview.Config{Change: change, Settings: settings.Settings, Now: o.now(),
-		PublishedTargets: mode.Mode == kube.ModePolicy})
+	plans, err := o.localPlans(ctx, pc, nodes, o.now())
 	if err != nil {
 		return fmt.Errorf("%w; nothing changed", err)
 	}
@@ -103,8 +100,8 @@ func (o *EnableOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	outcomes := optin.Enable(ctx, o.clients.Kube, optin.EnableConfig{Change: change, DryRun: o.dryRun, Plans: plans,
-		Mode: mode.Mode, SettingsMissing: settings.Missing})
+	outcomes := optin.Enable(ctx, o.clients.Kube, optin.EnableConfig{Change: pc.change, DryRun: o.dryRun, Plans: plans,
+		Mode: pc.mode.Mode, SettingsMissing: pc.settings.Missing})
 	if err := printOutcomes(o.base, o.printer, outcomes); err != nil {
 		return err
 	}

@@ -104,29 +104,26 @@ func (o *PreviewOptions) Run(ctx context.Context) error {
 	if o.output == formatPatch && len(nodes) != 1 {
 		return preview.ErrPatchNeedsOneNode
 	}
-	settings := o.settings(ctx)
-	mode := o.nodePolicy(ctx)
-	change, err := o.change(settings.Settings)
+	pc, err := o.planContext(ctx, &o.changeFlags)
 	if err != nil {
 		return err
 	}
 	var report *preview.Preview
 	if o.server {
-		report = preview.New(preview.SourceServer, mode.Mode, settings.Source, settings.Settings)
+		report = preview.New(preview.SourceServer, pc.mode.Mode, pc.settings.Source, pc.settings.Settings)
 		for i := range nodes {
-			it, err := preview.Server(ctx, o.clients.Kube, &nodes[i], change, mode.Mode)
+			it, err := preview.Server(ctx, o.clients.Kube, &nodes[i], pc.change, pc.mode.Mode)
 			if err != nil {
 				return err
 			}
 			report.Items = append(report.Items, it)
 		}
 	} else {
-		plans, err := preview.Local(ctx, o.clients.Kube, o.clients.Metrics, nodes, preview.Config{Change: change, Settings: settings.Settings, Now: o.now(),
-			PublishedTargets: mode.Mode == kube.ModePolicy})
+		plans, err := o.localPlans(ctx, pc, nodes, o.now())
 		if err != nil {
 			return err
 		}
-		report = preview.New(preview.SourceLocal, mode.Mode, settings.Source, settings.Settings)
+		report = preview.New(preview.SourceLocal, pc.mode.Mode, pc.settings.Source, pc.settings.Settings)
 		for _, p := range plans {
 			report.Items = append(report.Items, p.Item())
 		}

@@ -1,8 +1,6 @@
 package cmd
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/overcommit-dev/overcommit/plugin/internal/testcluster"
 	"github.com/overcommit-dev/overcommit/plugin/sidecars"
@@ -124,17 +121,4 @@ func TestInjectRefuses(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `template "logs": container "log-shipper" clashes with the pod's own container "log-shipper"`) {
 		t.Errorf("clash: %v", err)
 	}
-}
-
-// runWithStdin is run with stdin (inject -f -).
-func runWithStdin(t *testing.T, c *testcluster.Cluster, stdin string, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := NewCmdOvercommitWith(genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut},
-		fakeFactory{&Clients{Kube: c.Kube, Metrics: c.Metrics}})
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
 }
