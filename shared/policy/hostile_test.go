@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/overcommit-dev/overcommit/internal/fixtures"
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
 
@@ -209,43 +210,24 @@ func TestComputeWarnsOnHostileAnnotations(t *testing.T) {
 	s := DefaultSettings()
 	s.TargetsConfirmedAt = now.Add(-time.Minute)
 	ours := Compute(Input{Node: node(nil), Writer: names.KubeletUser("worker-1"), Now: now}, s)
-	tests := []struct {
-		key      string
-		wrap     func(string) string
-		wantWarn string
-		wantCPU  string
-	}{
-		{key: names.RawAnnotation, wrap: func(v string) string { return `{"allocatable":{"cpu":"` + v + `"}}` },
-			wantWarn: "allocatable may be our last output but overcommit.dev/raw is unreadable", wantCPU: "5850m"},
-		{key: names.AppliedAnnotation, wrap: func(v string) string { return `{"allocatable":{"cpu":"` + v + `"}}` },
-			wantWarn: "overcommit.dev/applied is unreadable", wantCPU: "5850m"},
-		{key: names.CPURatioAnnotation, wrap: func(v string) string { return v },
-			wantWarn: "invalid overcommit.dev/cpu-ratio", wantCPU: "3900m"},
-		{key: names.MemoryRatioAnnotation, wrap: func(v string) string { return v },
-			wantWarn: "invalid overcommit.dev/memory-ratio", wantCPU: "5850m"},
-		{key: names.PolicyAnnotation, wrap: func(v string) string { return v },
-			wantWarn: "unknown overcommit.dev/policy", wantCPU: "5850m"},
-		{key: names.UsageTargetAnnotation, wrap: func(v string) string { return "cpu=" + v + "m,memory=0" },
-			wantWarn: "usage policy: unreadable overcommit.dev/usage-target", wantCPU: "3900m"},
-	}
-	for _, tt := range tests {
+	for _, tt := range fixtures.HostileAnnotations() {
 		for kind, v := range hostile {
-			t.Run(tt.key+"/"+kind, func(t *testing.T) {
+			t.Run(tt.Key+"/"+kind, func(t *testing.T) {
 				// Our own output coming back from a controller's heartbeat, so the records are read.
 				n := storedNode(t, node(nil), ours)
-				if tt.key == names.UsageTargetAnnotation {
+				if tt.Key == names.UsageTargetAnnotation {
 					n.Annotations[names.PolicyAnnotation] = names.PolicyUsage
 				}
 				n.Heartbeat = now
-				n.Annotations[tt.key] = tt.wrap(v)
+				n.Annotations[tt.Key] = tt.Wrap(v)
 				in := Input{Node: n, Writer: "system:serviceaccount:kube-system:node-controller", Now: now}
 				var got Result
 				within(t, 2*time.Second, func() { got = Compute(in, s) })
-				if !strings.Contains(strings.Join(got.Warnings, "\n"), tt.wantWarn) {
-					t.Errorf("warnings %.300q lack %q", got.Warnings, tt.wantWarn)
+				if !strings.Contains(strings.Join(got.Warnings, "\n"), tt.Warn) {
+					t.Errorf("warnings %.300q lack %q", got.Warnings, tt.Warn)
 				}
-				if q := got.Allocatable[corev1.ResourceCPU]; q.String() != tt.wantCPU {
-					t.Errorf("cpu = %s, want %s", q.String(), tt.wantCPU)
+				if q := got.Allocatable[corev1.ResourceCPU]; q.String() != tt.CPU {
+					t.Errorf("cpu = %s, want %s", q.String(), tt.CPU)
 				}
 				// A warning repeats only the start of a long value.
 				for _, w := range got.Warnings {

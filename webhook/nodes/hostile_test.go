@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/overcommit-dev/overcommit/internal/fixtures"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/admission/reviewtest"
@@ -91,56 +92,37 @@ var hostileValues = map[string]string{
 // stored stays safe. The records are read because a controller's heartbeat carries our own
 // output back.
 func TestHandlerHostileAnnotations(t *testing.T) {
-	tests := []struct {
-		key      string
-		wrap     func(string) string
-		wantWarn string
-		wantCPU  string
-	}{
-		{key: names.RawAnnotation, wrap: func(v string) string { return `{"allocatable":{"cpu":"` + v + `"}}` },
-			wantWarn: "overcommit: allocatable may be our last output but overcommit.dev/raw is unreadable", wantCPU: "5850m"},
-		{key: names.AppliedAnnotation, wrap: func(v string) string { return `{"allocatable":{"cpu":"` + v + `"}}` },
-			wantWarn: "overcommit: overcommit.dev/applied is unreadable", wantCPU: "5850m"},
-		{key: names.CPURatioAnnotation, wrap: func(v string) string { return v },
-			wantWarn: "overcommit: invalid overcommit.dev/cpu-ratio", wantCPU: "3900m"},
-		{key: names.MemoryRatioAnnotation, wrap: func(v string) string { return v },
-			wantWarn: "overcommit: invalid overcommit.dev/memory-ratio", wantCPU: "5850m"},
-		{key: names.PolicyAnnotation, wrap: func(v string) string { return v },
-			wantWarn: "overcommit: unknown overcommit.dev/policy", wantCPU: "5850m"},
-		{key: names.UsageTargetAnnotation, wrap: func(v string) string { return "cpu=" + v + "m,memory=0" },
-			wantWarn: "overcommit: usage policy: unreadable overcommit.dev/usage-target", wantCPU: "3900m"},
-	}
 	s := policy.DefaultSettings()
 	s.TargetsConfirmedAt = now.Add(-time.Minute)
-	for _, tt := range tests {
+	for _, tt := range fixtures.HostileAnnotations() {
 		for kind, v := range hostileValues {
-			t.Run(tt.key+"/"+kind, func(t *testing.T) {
+			t.Run(tt.Key+"/"+kind, func(t *testing.T) {
 				f := newFixture(t, nil)
 				f.handler.Settings = settings.Fixed(s)
 				// The stored node: the kubelet's report, overcommitted by the handler itself.
 				n := testNode(optIn, map[string]string{})
 				n.Status.Conditions[0].LastHeartbeatTime = metav1.NewTime(now)
 				n = apply(t, n, f.send(t, review(t, n, admissionv1.Update, "system:node:worker-1", false)))
-				if tt.key == names.UsageTargetAnnotation {
+				if tt.Key == names.UsageTargetAnnotation {
 					n.Annotations[names.PolicyAnnotation] = names.PolicyUsage
 				}
-				n.Annotations[tt.key] = tt.wrap(v)
+				n.Annotations[tt.Key] = tt.Wrap(v)
 				body := review(t, n, admissionv1.Update, "system:serviceaccount:kube-system:node-controller", false)
 
 				resp := f.sendWithin(t, body, 5*time.Second)
 				got := apply(t, n, resp)
-				if q := got.Status.Allocatable[corev1.ResourceCPU]; q.String() != tt.wantCPU {
-					t.Errorf("cpu = %s, want %s", q.String(), tt.wantCPU)
+				if q := got.Status.Allocatable[corev1.ResourceCPU]; q.String() != tt.CPU {
+					t.Errorf("cpu = %s, want %s", q.String(), tt.CPU)
 				}
 				found := false
 				for _, w := range resp.Warnings {
-					found = found || strings.HasPrefix(w, tt.wantWarn)
+					found = found || strings.HasPrefix(w, names.WarningPrefix+tt.Warn)
 					if len(w) > 256 {
 						t.Errorf("a warning of %d bytes: %.100q...", len(w), w)
 					}
 				}
 				if !found {
-					t.Errorf("warnings %.300q, want one starting %q", resp.Warnings, tt.wantWarn)
+					t.Errorf("warnings %.300q, want one starting %q", resp.Warnings, names.WarningPrefix+tt.Warn)
 				}
 				// Nothing of the hostile value is stored anywhere but where its writer put it.
 				var ops []map[string]any
