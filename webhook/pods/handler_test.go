@@ -3,7 +3,6 @@ package pods
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/overcommit-dev/overcommit/internal/golden"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 	"github.com/overcommit-dev/overcommit/webhook/admission"
@@ -28,7 +28,8 @@ import (
 	"github.com/overcommit-dev/overcommit/webhook/templates"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+// TestMain fails the run when a golden file under testdata is compared by no test.
+func TestMain(m *testing.M) { os.Exit(golden.Run(m, "testdata/*.golden.yaml")) }
 
 const ownNamespace = names.Namespace
 
@@ -106,26 +107,14 @@ func apply(t testing.TB, raw []byte, resp *admissionv1.AdmissionResponse) []byte
 	return reviewtest.Apply(t, raw, resp)
 }
 
-// golden compares the patched pod, as YAML, with testdata/<name>.golden.yaml.
-func golden(t testing.TB, name string, podJSON []byte) {
+// compareGolden compares the patched pod, as YAML, with testdata/<name>.golden.yaml.
+func compareGolden(t testing.TB, name string, podJSON []byte) {
 	t.Helper()
 	got, err := yaml.JSONToYAML(podJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join("testdata", name+".golden.yaml")
-	if *update {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("patched pod differs from %s (-want +got):\n%s", file, diff)
-	}
+	golden.Compare(t, filepath.Join("testdata", name+".golden.yaml"), got)
 }
 
 // pod builds the smallest pod a user writes: one container, no volumes, no init containers.
@@ -205,7 +194,7 @@ func TestHandlerInjects(t *testing.T) {
 				t.Errorf("patch touches managedFields: %s", resp.Patch)
 			}
 			out := apply(t, raw, resp)
-			golden(t, tc.name, out)
+			compareGolden(t, tc.name, out)
 
 			// The apiserver calls again after later webhooks (reinvocationPolicy IfNeeded): the
 			// injected pod must come back unchanged.
@@ -243,7 +232,7 @@ func TestHandlerDryRun(t *testing.T) {
 		t.Fatalf("dry run: allowed=%v patch=%s", resp.Allowed, resp.Patch)
 	}
 	// A dry run gets the same pod (so kubectl --dry-run=server shows the truth) but counts nothing.
-	golden(t, "classic-minimal", apply(t, raw, resp))
+	compareGolden(t, "classic-minimal", apply(t, raw, resp))
 	if got := testutil.ToFloat64(f.handler.Metrics.injected.WithLabelValues("logs")); got != 0 {
 		t.Errorf("dry run counted as an injection: %v", got)
 	}
