@@ -30,6 +30,7 @@ type tlsFixture struct {
 	clientCAFile string
 	client       tls.Certificate // signed by the client CA
 	stranger     tls.Certificate // signed by another CA
+	strangerCA   []byte          // that other CA, PEM
 }
 
 func newTLSFixture(t *testing.T) tlsFixture {
@@ -74,7 +75,7 @@ func newTLSFixture(t *testing.T) tlsFixture {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(servingCA.CertPEM)
 	return tlsFixture{certDir: dir, servingPool: pool, clientCAFile: write("client-ca.crt", clientCA.CertPEM),
-		client: issue(clientCA), stranger: issue(otherCA)}
+		client: issue(clientCA), stranger: issue(otherCA), strangerCA: otherCA.CertPEM}
 }
 
 // startServer runs a Server with the echo webhook on /mutate-node until the test ends.
@@ -155,6 +156,54 @@ func TestServerRequiresClientCertificates(t *testing.T) {
 	// The readiness check passes: the server completes handshakes and asks for a certificate.
 	if err := srv.StartedChecker()(nil); err != nil {
 		t.Errorf("StartedChecker with client certificates required: %v", err)
+	}
+}
+
+// A replaced client CA file takes effect at the next handshake, without a restart (a mounted
+// Secret is updated in place); a file caught half-written keeps the CAs that worked.
+func TestServerReloadsClientCA(t *testing.T) {
+	f := newTLSFixture(t)
+	srv, _ := startServer(t, admission.ServerOptions{CertDir: f.certDir, ClientCAFile: f.clientCAFile})
+	answers := func() []string {
+		return []string{post(t, f, srv.Addr(), &f.client), post(t, f, srv.Addr(), &f.stranger)}
+	}
+	refusedOrOK := func(s []string) []string {
+		out := make([]string, len(s))
+		for i, a := range s {
+			out[i] = a
+			if strings.HasPrefix(a, "refused: ") {
+				out[i] = "refused"
+			}
+		}
+		return out
+	}
+	replace := func(data []byte, age time.Duration) {
+		t.Helper()
+		if err := os.WriteFile(f.clientCAFile, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// A distinct modification time, whatever the file system's resolution.
+		mt := time.Now().Add(age)
+		if err := os.Chtimes(f.clientCAFile, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name string
+		file []byte
+		want []string // the client CA's certificate, the other CA's
+	}{
+		{"as started", nil, []string{"HTTP 200", "refused"}},
+		{"replaced by the other CA", f.strangerCA, []string{"refused", "HTTP 200"}},
+		{"half-written", []byte("-----BEGIN CERT"), []string{"refused", "HTTP 200"}},
+	}
+	for i, st := range steps {
+		if st.file != nil {
+			replace(st.file, time.Duration(i)*time.Minute)
+		}
+		if diff := cmp.Diff(st.want, refusedOrOK(answers())); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", st.name, diff)
+		}
 	}
 }
 
