@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -42,7 +41,7 @@ func (in *Injector) Inject(obj runtime.Object) error {
 	if len(sidecar.Requested(meta.Annotations)) == 0 {
 		return nil
 	}
-	if ns == in.WebhookNamespace || slices.Contains(names.SystemNamespaces(), ns) {
+	if ns == in.WebhookNamespace || names.IsSystemNamespace(ns) {
 		in.Warn("%s: the webhook never injects pods in namespace %s; left unchanged", what, ns)
 		return nil
 	}

@@ -2,6 +2,8 @@
 // public surface. Tests, docs and deploy manifests rely on them; change them only everywhere at once.
 package names
 
+import "slices"
+
 const (
 	// Prefix is the domain of every label and annotation overcommit owns.
 	Prefix = "overcommit.dev/"
@@ -80,6 +82,11 @@ const WarningPrefix = "overcommit: "
 // says; the install's namespaceSelector excludes them (and Namespace) too.
 func SystemNamespaces() []string {
 	return []string{"kube-system", "kube-public", "kube-node-lease"}
+}
+
+// IsSystemNamespace reports whether ns is one of SystemNamespaces.
+func IsSystemNamespace(ns string) bool {
+	return slices.Contains(SystemNamespaces(), ns)
 }
 
 // Field managers name overcommit's writes in managedFields and audit logs.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -141,7 +140,7 @@ func (h *Handler) excluded(ns string) bool {
 	if ns == "" || ns == h.Namespace {
 		return true
 	}
-	return slices.Contains(names.SystemNamespaces(), ns)
+	return names.IsSystemNamespace(ns)
 }
 
 func (h *Handler) deny(req *admission.Request, why, msg string) admission.Response {
