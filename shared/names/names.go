@@ -28,6 +28,10 @@ const (
 	// UsageTargetAnnotation is written by the webhook in policy mode: what the usage policy may
 	// reclaim on the node ("cpu=<millicores>m,memory=<bytes>"), read by the in-apiserver policy.
 	UsageTargetAnnotation = Prefix + "usage-target"
+	// RequestsAnnotation is written by the webhook in policy mode on every opted-in node: the
+	// summed requests of its pods ("cpu=<millicores>m,memory=<bytes>"), which the in-apiserver
+	// policy's pressure guard holds allocatable at.
+	RequestsAnnotation = Prefix + "requests"
 	// UsageTargetFieldManager is the field manager of the webhook's usage-target writes (see
 	// WebhookFieldManager for its other writes).
 	UsageTargetFieldManager = "overcommit-usage-targets"

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -185,7 +186,14 @@ func TestParsersRefuseHostileStrings(t *testing.T) {
 			wrap: func(v string) string { return v }, want: "not a decimal number", long: "not a decimal number"},
 		{name: "usage target", parse: func(s string) error { _, err := ParseUsageTarget(s); return err },
 			wrap: func(v string) string { return "cpu=" + v + "m,memory=0" },
-			want: `not in the layout "cpu=<millicores>m,memory=<bytes>"`, long: "longer than 49 characters"},
+			want: `not in the layout "cpu=<millicores>m,memory=<bytes>[,<statistic>]"`, long: fmt.Sprintf("longer than %d characters", MaxUsageTargetLength)},
+		{name: "requests", parse: func(s string) error { _, err := ParseRequests(s); return err },
+			wrap: func(v string) string { return "cpu=" + v + "m,memory=0" },
+			want: `not in the layout "cpu=<millicores>m,memory=<bytes>"`, long: fmt.Sprintf("longer than %d characters", MaxRequestsLength)},
+		{name: "statistic", parse: func(s string) error { _, err := ParseStatistic(s); return err },
+			wrap: func(v string) string { return "cpuUsage=p95:" + v + "m,memoryUsage=p100:1,window=60s,samples=5" },
+			want: `not in the layout "cpuUsage=p<n>:<millicores>m,memoryUsage=p<n>:<bytes>,window=<seconds>s,samples=<n>"`,
+			long: fmt.Sprintf("longer than %d characters", MaxStatisticLength)},
 	}
 	for _, p := range parsers {
 		for kind, v := range hostile {

@@ -23,22 +23,29 @@ type Node struct {
 	// Heartbeat is the newest lastHeartbeatTime of the node's conditions as written (see
 	// Heartbeat): the clock a published usage target's age is judged by.
 	Heartbeat time.Time
+	// MemoryPressure and PIDPressure are the conditions the pressure guard reads (pressure.go).
+	MemoryPressure, PIDPressure Condition
 }
 
 // NodeFrom is what the policy reads of n.
 func NodeFrom(n *corev1.Node) Node {
+	mem, pid := Conditions(n.Status.Conditions)
 	return Node{Name: n.Name, Labels: n.Labels, Annotations: n.Annotations,
-		Allocatable: n.Status.Allocatable, Capacity: n.Status.Capacity, Heartbeat: Heartbeat(n.Status.Conditions)}
+		Allocatable: n.Status.Allocatable, Capacity: n.Status.Capacity, Heartbeat: Heartbeat(n.Status.Conditions),
+		MemoryPressure: mem, PIDPressure: pid}
 }
 
 // UsageSample is the input of the usage policy for one node.
 type UsageSample struct {
 	// Requests is R: the summed requests of the node's non-terminal pods, counted like the scheduler.
 	Requests corev1.ResourceList
-	// Usage is U: measured usage from metrics.k8s.io. Nil when the node has no sample.
+	// Usage is U: measured usage (metrics.k8s.io), the values of Statistic when it is set. Nil
+	// when the node has no sample.
 	Usage corev1.ResourceList
-	// Timestamp is when Usage was measured.
+	// Timestamp is when Usage was measured: the newest sample of the window.
 	Timestamp time.Time
+	// Statistic says how Usage was drawn from the node's window of samples; nil for one sample.
+	Statistic *Statistic
 }
 
 // Input is everything Compute needs.
@@ -55,6 +62,10 @@ type Input struct {
 	Usage *UsageSample
 	// UsageUnavailable says why Usage is nil, for the warning ("pod cache not synced").
 	UsageUnavailable string
+	// Requests are the summed requests of the node's pods, which the pressure guard holds
+	// allocatable at (webhook mode: the pod cache). When nil, the guard reads the node's
+	// published record (names.RequestsAnnotation), as policy mode does.
+	Requests corev1.ResourceList
 	// Now is the time to judge the age of the usage sample against.
 	Now time.Time
 }
@@ -93,7 +104,11 @@ type Applied struct {
 	Policy      string `json:"policy"`
 	CPURatio    string `json:"cpuRatio"`
 	MemoryRatio string `json:"memoryRatio"`
-	Snapshot    `json:",inline"`
+	// Usage is the statistic the usage policy used (Statistic.String), when it used one.
+	Usage string `json:"usage,omitempty"`
+	// Hold names the pressure guard's holds (HoldMemory, HoldPID, comma-separated), if any.
+	Hold     string `json:"hold,omitempty"`
+	Snapshot `json:",inline"`
 }
 
 // Resources are the only resources overcommit ever changes.
@@ -150,7 +165,21 @@ func Compute(in Input, s Settings) Result {
 
 	var target UsageTarget
 	if pol == names.PolicyUsage {
-		target = res.usage(in, s)
+		var stat *Statistic
+		target, stat = res.usage(in, s, base)
+		if stat != nil && target != nil {
+			res.Applied.Usage = stat.String()
+			if stat.WarmingUp {
+				res.warnf("usage policy: the usage window covers only %s (warming up since the webhook started); allocatable held at the pods' requests", stat.Window)
+			}
+		}
+	}
+	held, holdWhy := holds(in)
+	var requested map[corev1.ResourceName]int64
+	var requestsKnown bool
+	if len(held) > 0 {
+		res.Applied.Hold = holdWhy
+		requested, requestsKnown = res.requests(in, s)
 	}
 	computed := map[corev1.ResourceName]string{}
 	computedCap := map[corev1.ResourceName]string{}
@@ -188,6 +217,14 @@ func Compute(in Input, s Settings) Result {
 		next := mulFloor(raw, r)
 		if pol == names.PolicyUsage {
 			next = usageTarget(name, raw, next, target)
+		}
+		if held[name] {
+			was := next
+			next = hold(raw, next, requested[name], requestsKnown)
+			if next != was {
+				res.warnf("pressure guard (%s): %s held at %s instead of %s until the node has been clear for %s",
+					holdWhy, name, spell(name, next), spell(name, was), PressureCooldown)
+			}
 		}
 		res.Allocatable[name] = Quantity(name, next)
 		computed[name] = spell(name, next)
@@ -287,24 +324,43 @@ func (res *Result) base(in Input) (Snapshot, string, bool) {
 // usage returns what the usage policy may reclaim: from the live sample when there is one and
 // it is fresh, else from the node's published target; nil (with a fallback) when neither can be
 // trusted.
-func (res *Result) usage(in Input, s Settings) UsageTarget {
+// While the sample's window is warming up, the target is WarmupTarget, from the same raw
+// allocatable (base) the result is computed from; a published target is already one.
+func (res *Result) usage(in Input, s Settings, base Snapshot) (UsageTarget, *Statistic) {
 	if in.Usage == nil {
 		return res.publishedTarget(in, s)
 	}
 	if in.Usage.Usage == nil {
 		res.fallback("usage policy: no metrics for node %s; no overcommit", in.Node.Name)
-		return nil
+		return nil, nil
 	}
 	if age := in.Now.Sub(in.Usage.Timestamp); age > s.MaxMetricsAge {
 		res.fallback("usage policy: metrics for node %s are %s old (max %s); no overcommit",
 			in.Node.Name, age.Round(time.Second), s.MaxMetricsAge)
-		return nil
+		return nil, nil
+	}
+	if st := in.Usage.Statistic; st != nil && st.WarmingUp {
+		return WarmupTarget(in.Usage.Requests, RawAmounts(base.Allocatable)), st
 	}
 	t, problems := TargetFromSample(*in.Usage, s.UsageMargin)
 	for _, p := range problems {
 		res.fallback("usage policy: %v", p)
 	}
-	return t
+	return t, in.Usage.Statistic
+}
+
+// RawAmounts is a raw allocatable's cpu and memory in the policy's amounts, leaving out any that
+// is not exact (Compute leaves those unchanged).
+func RawAmounts(l corev1.ResourceList) map[corev1.ResourceName]int64 {
+	out := map[corev1.ResourceName]int64{}
+	for _, name := range Resources {
+		if q, ok := l[name]; ok {
+			if a, err := amount(name, q); err == nil {
+				out[name] = a
+			}
+		}
+	}
+	return out
 }
 
 // usageTarget is A' = clamp(A + reclaim, A, ceiling) for one resource; A without a target.

@@ -106,6 +106,8 @@ var (
 	appliedPolicyRE = regexp.MustCompile(`"policy":"([a-z]{1,16})"`)
 	appliedCPURE    = regexp.MustCompile(`"cpuRatio":"([0-9.]{1,20})"`)
 	appliedMemRE    = regexp.MustCompile(`"memoryRatio":"([0-9.]{1,20})"`)
+	appliedUsageRE  = regexp.MustCompile(`"usage":"(` + StatisticPattern + `)"`)
+	appliedHoldRE   = regexp.MustCompile(`"hold":"([a-z,-]{1,40})"`)
 )
 
 func appliedFields(s string) Applied {
@@ -118,6 +120,12 @@ func appliedFields(s string) Applied {
 	}
 	if m := appliedMemRE.FindStringSubmatch(s); m != nil {
 		a.MemoryRatio = m[1]
+	}
+	if m := appliedUsageRE.FindStringSubmatch(s); m != nil {
+		a.Usage = m[1]
+	}
+	if m := appliedHoldRE.FindStringSubmatch(s); m != nil {
+		a.Hold = m[1]
 	}
 	return a
 }
@@ -152,6 +160,14 @@ func appliedRecordOf(a Applied, alloc, capacity map[corev1.ResourceName]string) 
 	b = jsonappend.String(b, a.CPURatio)
 	b = append(b, `,"memoryRatio":`...)
 	b = jsonappend.String(b, a.MemoryRatio)
+	if a.Usage != "" {
+		b = append(b, `,"usage":`...)
+		b = jsonappend.String(b, a.Usage)
+	}
+	if a.Hold != "" {
+		b = append(b, `,"hold":`...)
+		b = jsonappend.String(b, a.Hold)
+	}
 	b = append(b, `,"allocatable":`...)
 	b = appendRecordList(b, a.Allocatable, alloc)
 	if hasAny(a.Capacity) {

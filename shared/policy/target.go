@@ -20,16 +20,19 @@ import (
 // per node would rewrite every node every round.
 const (
 	// UsageTargetPattern is the record: reclaimable millicores and bytes, R - U*(1+m), which may
-	// be negative (usage above requests). Bounded so that raw + reclaim stays in int64.
-	UsageTargetPattern = `^cpu=(-?[0-9]{1,17})m,memory=(-?[0-9]{1,17})$`
-	// MaxUsageTargetLength is the longest record UsageTargetPattern matches; a longer annotation
-	// is refused before any pattern scans it.
-	MaxUsageTargetLength = len("cpu=-m,memory=-") + 2*17
+	// be negative (usage above requests), optionally followed by the statistic U came from
+	// (StatisticPattern), which the policy copies into the applied record. Bounded so that raw +
+	// reclaim stays in int64.
+	UsageTargetPattern = `^cpu=(-?[0-9]{1,17})m,memory=(-?[0-9]{1,17})(,` + StatisticPattern + `)?$`
 	// ConfirmedAtPattern is KeyUsageTargetsConfirmedAt: Unix seconds.
 	ConfirmedAtPattern = `^[0-9]{1,12}$`
 	// KeyUsageTargetsConfirmedAt is written by the webhook in policy mode, not by operators.
 	KeyUsageTargetsConfirmedAt = "usageTargetsConfirmedAt"
 )
+
+// MaxUsageTargetLength is the longest record UsageTargetPattern matches; a longer annotation is
+// refused before any pattern scans it.
+var MaxUsageTargetLength = len("cpu=-m,memory=-,") + 2*17 + MaxStatisticLength
 
 var (
 	usageTargetRE = regexp.MustCompile(UsageTargetPattern)
@@ -86,18 +89,61 @@ func (t UsageTarget) String() string {
 	return fmt.Sprintf("cpu=%dm,memory=%d", t[corev1.ResourceCPU], t[corev1.ResourceMemory])
 }
 
-// ParseUsageTarget reads names.UsageTargetAnnotation.
+// Format is the published record: String, then the statistic the target came from, if any.
+func (t UsageTarget) Format(stat *Statistic) string {
+	if stat == nil {
+		return t.String()
+	}
+	return t.String() + "," + stat.String()
+}
+
+// ParseUsageTarget reads names.UsageTargetAnnotation's reclaim.
 func ParseUsageTarget(s string) (UsageTarget, error) {
+	t, _, err := ParsePublishedTarget(s)
+	return t, err
+}
+
+// ParsePublishedTarget reads names.UsageTargetAnnotation: the reclaim and, when the record
+// carries one, the statistic it came from.
+func ParsePublishedTarget(s string) (UsageTarget, *Statistic, error) {
 	if len(s) > MaxUsageTargetLength {
-		return nil, fmt.Errorf("longer than %d characters", MaxUsageTargetLength)
+		return nil, nil, fmt.Errorf("longer than %d characters", MaxUsageTargetLength)
 	}
 	m := usageTargetRE.FindStringSubmatch(s)
 	if m == nil {
-		return nil, fmt.Errorf("not in the layout %q", "cpu=<millicores>m,memory=<bytes>")
+		return nil, nil, fmt.Errorf("not in the layout %q", "cpu=<millicores>m,memory=<bytes>[,<statistic>]")
 	}
 	cpu, _ := strconv.ParseInt(m[1], 10, 64)
 	mem, _ := strconv.ParseInt(m[2], 10, 64)
-	return UsageTarget{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}, nil
+	t := UsageTarget{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}
+	if m[3] == "" {
+		return t, nil, nil
+	}
+	st, err := ParseStatistic(m[3][1:])
+	if err != nil {
+		return nil, nil, fmt.Errorf("statistic: %w", err)
+	}
+	return t, &st, nil
+}
+
+// WarmupTarget is the reclaim while the usage window is too short to trust (Statistic.WarmingUp):
+// R - A per resource, so that the usage policy stores max(A, min(R, ceiling)). The node counts
+// as fully used: no pod that does not fit today is admitted, and every pod that runs still fits
+// if the kubelet restarts and re-admits them.
+func WarmupTarget(requests corev1.ResourceList, raw map[corev1.ResourceName]int64) UsageTarget {
+	t := UsageTarget{}
+	for _, name := range Resources {
+		a, ok := raw[name]
+		if !ok {
+			continue
+		}
+		var r int64
+		if q, ok := requests[name]; ok {
+			r = min(Amount(name, q), MaxAmount)
+		}
+		t[name] = r - a
+	}
+	return t
 }
 
 // ParseConfirmedAt reads KeyUsageTargetsConfirmedAt; ok is false when it is absent or unreadable.
@@ -131,7 +177,7 @@ func (s Settings) WithConfirmation(data map[string]string) Settings {
 
 // publishedTarget returns the node's published usage target when the settings confirm it fresh
 // by the node's clock, else records a fallback.
-func (res *Result) publishedTarget(in Input, s Settings) UsageTarget {
+func (res *Result) publishedTarget(in Input, s Settings) (UsageTarget, *Statistic) {
 	text, ok := in.Node.Annotations[names.UsageTargetAnnotation]
 	why := in.UsageUnavailable
 	switch {
@@ -140,23 +186,23 @@ func (res *Result) publishedTarget(in Input, s Settings) UsageTarget {
 			why = "no usage data and no published usage target"
 		}
 		res.fallback("usage policy: %s; no overcommit", why)
-		return nil
+		return nil, nil
 	case s.TargetsConfirmedAt.IsZero():
 		res.fallback("usage policy: the published usage targets were never confirmed (%s in the settings ConfigMap); no overcommit", KeyUsageTargetsConfirmedAt)
-		return nil
+		return nil, nil
 	case in.Node.Heartbeat.IsZero():
 		res.fallback("usage policy: the node reports no condition heartbeat to judge its usage target's age by; no overcommit")
-		return nil
+		return nil, nil
 	}
 	if age := in.Node.Heartbeat.Sub(s.TargetsConfirmedAt); age > s.MaxMetricsAge {
 		res.fallback("usage policy: the usage targets were last confirmed %s before the node's heartbeat (max %s); no overcommit",
 			age.Round(time.Second), s.MaxMetricsAge)
-		return nil
+		return nil, nil
 	}
-	t, err := ParseUsageTarget(text)
+	t, st, err := ParsePublishedTarget(text)
 	if err != nil {
 		res.fallback("usage policy: unreadable %s (%v); no overcommit", names.UsageTargetAnnotation, err)
-		return nil
+		return nil, nil
 	}
-	return t
+	return t, st
 }
