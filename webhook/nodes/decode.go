@@ -53,7 +53,7 @@ func decodeNode(data []byte) (node, error) {
 				case "capacity":
 					n.Capacity = readResourceList(s)
 				case "conditions":
-					n.Heartbeat = readHeartbeat(s)
+					readConditions(s, &n)
 				default:
 					s.Skip()
 				}
@@ -70,34 +70,56 @@ func decodeNode(data []byte) (node, error) {
 
 var prefix = []byte(names.Prefix)
 
-// readHeartbeat reads the conditions as policy.Heartbeat does: the newest lastHeartbeatTime, in
-// whole seconds (RFC 3339, as metav1.Time writes it); zero when none has one.
-func readHeartbeat(s *jsonscan.Scanner) time.Time {
-	var newest time.Time
+// readConditions reads the conditions as policy.NodeFrom does: the newest lastHeartbeatTime
+// (policy.Heartbeat), in whole seconds, zero when none has one; and the pressure conditions
+// (policy.Conditions).
+func readConditions(s *jsonscan.Scanner, n *node) {
 	if s.Null() {
-		return newest
+		return
 	}
+	var newest time.Time
 	s.Array(func() {
+		var typ, status string
+		var since time.Time
 		s.Object(func(k []byte) {
-			if string(k) != "lastHeartbeatTime" {
+			switch string(k) {
+			case "lastHeartbeatTime":
+				if t := readTime(s, "lastHeartbeatTime"); t.After(newest) {
+					newest = t
+				}
+			case "lastTransitionTime":
+				since = readTime(s, "lastTransitionTime")
+			case "type":
+				typ = s.String()
+			case "status":
+				status = s.String()
+			default:
 				s.Skip()
-				return
-			}
-			v := s.StringOrNull()
-			if v == "" || s.Err() != nil {
-				return
-			}
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				s.Fail(fmt.Errorf("lastHeartbeatTime %q: %w", v, err))
-				return
-			}
-			if t.After(newest) {
-				newest = t
 			}
 		})
+		c := policy.Condition{True: status == string(corev1.ConditionTrue), Since: since.Truncate(time.Second)}
+		switch corev1.NodeConditionType(typ) {
+		case corev1.NodeMemoryPressure:
+			n.MemoryPressure = c
+		case corev1.NodePIDPressure:
+			n.PIDPressure = c
+		}
 	})
-	return newest.Truncate(time.Second)
+	n.Heartbeat = newest.Truncate(time.Second)
+}
+
+// readTime reads an RFC 3339 time as metav1.Time writes it; zero for null.
+func readTime(s *jsonscan.Scanner, field string) time.Time {
+	v := s.StringOrNull()
+	if v == "" || s.Err() != nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		s.Fail(fmt.Errorf("%s %q: %w", field, v, err))
+		return time.Time{}
+	}
+	return t
 }
 
 // readStringMap reads the members of a map of strings that keep selects; null reads as nil, an

@@ -13,8 +13,9 @@ import (
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
-// TestDecodeHeartbeat: the one-pass decoder reads the node's clock as policy.Heartbeat reads it
-// from a decoded Node (newest lastHeartbeatTime; null and absent ones ignored).
+// TestDecodeHeartbeat: the one-pass decoder reads the node's clock and its pressure conditions
+// as policy.NodeFrom reads them from a decoded Node (newest lastHeartbeatTime, null and absent
+// ones ignored; MemoryPressure and PIDPressure with their lastTransitionTime).
 func TestDecodeHeartbeat(t *testing.T) {
 	at := func(s int64) metav1.Time { return metav1.NewTime(time.Unix(1_790_000_000+s, 0)) }
 	for name, conds := range map[string][]corev1.NodeCondition{
@@ -22,6 +23,9 @@ func TestDecodeHeartbeat(t *testing.T) {
 		"one":          {{Type: corev1.NodeReady, LastHeartbeatTime: at(5)}},
 		"newest wins":  {{Type: corev1.NodeReady, LastHeartbeatTime: at(5)}, {Type: corev1.NodeMemoryPressure, LastHeartbeatTime: at(40)}, {Type: corev1.NodeDiskPressure, LastHeartbeatTime: at(-3)}},
 		"null ignored": {{Type: corev1.NodeReady}, {Type: corev1.NodeMemoryPressure, LastHeartbeatTime: at(7)}},
+		"pressure": {{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionTrue, LastHeartbeatTime: at(9), LastTransitionTime: at(-30)},
+			{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, LastTransitionTime: at(-60)}, {Type: corev1.NodeDiskPressure, Status: corev1.ConditionTrue}},
+		"unknown status": {{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionUnknown, LastTransitionTime: at(1)}},
 	} {
 		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Status: corev1.NodeStatus{Conditions: conds}}
 		data, err := json.Marshal(n)
@@ -32,12 +36,16 @@ func TestDecodeHeartbeat(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if diff := cmp.Diff(policy.NodeFrom(n).Heartbeat, got.Heartbeat); diff != "" {
-			t.Errorf("%s: heartbeat (-policy.NodeFrom +decodeNode):\n%s", name, diff)
+		want := policy.NodeFrom(n)
+		if diff := cmp.Diff([]any{want.Heartbeat, want.MemoryPressure, want.PIDPressure}, []any{got.Heartbeat, got.MemoryPressure, got.PIDPressure}); diff != "" {
+			t.Errorf("%s: heartbeat and pressure (-policy.NodeFrom +decodeNode):\n%s", name, diff)
 		}
 	}
 	if _, err := decodeNode([]byte(`{"status":{"conditions":[{"lastHeartbeatTime":"yesterday"}]}}`)); err == nil {
 		t.Error("an unreadable heartbeat decoded")
+	}
+	if _, err := decodeNode([]byte(`{"status":{"conditions":[{"type":"MemoryPressure","lastTransitionTime":"soon"}]}}`)); err == nil {
+		t.Error("an unreadable transition time decoded")
 	}
 }
 
