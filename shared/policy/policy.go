@@ -177,7 +177,7 @@ func Compute(in Input, s Settings) Result {
 	held, holdWhy := holds(in)
 	var requested map[corev1.ResourceName]int64
 	var requestsKnown bool
-	if len(held) > 0 {
+	if held.any() {
 		res.Applied.Hold = holdWhy
 		requested, requestsKnown = res.requests(in, s)
 	}
@@ -218,7 +218,7 @@ func Compute(in Input, s Settings) Result {
 		if pol == names.PolicyUsage {
 			next = usageTarget(name, raw, next, target)
 		}
-		if held[name] {
+		if held.of(name) {
 			was := next
 			next = hold(raw, next, requested[name], requestsKnown)
 			if next != was {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,35 +68,44 @@ func Conditions(conds []corev1.NodeCondition) (memory, pid Condition) {
 	return memory, pid
 }
 
-// holds says which resources the guard holds, and the applied record's "hold" value.
-func holds(in Input) (map[corev1.ResourceName]bool, string) {
-	applied := in.Node.Annotations[names.AppliedAnnotation]
-	if tooLong(applied) {
-		applied = ""
+// held says which resources the pressure guard holds.
+type held struct{ cpu, memory bool }
+
+func (h held) any() bool { return h.cpu || h.memory }
+
+func (h held) of(name corev1.ResourceName) bool {
+	if name == corev1.ResourceCPU {
+		return h.cpu
 	}
-	active := func(c Condition, held *regexp.Regexp) bool {
+	return h.memory
+}
+
+// holds says which resources the guard holds, and the applied record's "hold" value.
+func holds(in Input) (held, string) {
+	active := func(c Condition, heldBefore *regexp.Regexp) bool {
 		if c.True {
 			return true
 		}
-		// Cooling down: the previous write was held, and the condition cleared less than
-		// PressureCooldown ago by the node's clock.
-		return held.MatchString(applied) && !c.Since.IsZero() && !in.Node.Heartbeat.IsZero() &&
-			in.Node.Heartbeat.Sub(c.Since) < PressureCooldown
+		// Cooling down: the condition cleared less than PressureCooldown ago by the node's
+		// clock, and the previous write was held. The record is read last: most writes end at
+		// the first test.
+		if c.Since.IsZero() || in.Node.Heartbeat.IsZero() || in.Node.Heartbeat.Sub(c.Since) >= PressureCooldown {
+			return false
+		}
+		applied := in.Node.Annotations[names.AppliedAnnotation]
+		return !tooLong(applied) && heldBefore.MatchString(applied)
 	}
 	mem := active(in.Node.MemoryPressure, heldMemoryRE)
 	pid := active(in.Node.PIDPressure, heldPIDRE)
-	var why []string
-	out := map[corev1.ResourceName]bool{}
-	if mem {
-		why = append(why, HoldMemory)
-		out[corev1.ResourceMemory] = true
+	switch {
+	case mem && pid:
+		return held{cpu: true, memory: true}, HoldMemory + "," + HoldPID
+	case pid:
+		return held{cpu: true, memory: true}, HoldPID
+	case mem:
+		return held{memory: true}, HoldMemory
 	}
-	if pid {
-		why = append(why, HoldPID)
-		out[corev1.ResourceMemory] = true
-		out[corev1.ResourceCPU] = true
-	}
-	return out, strings.Join(why, ",")
+	return held{}, ""
 }
 
 // hold is max(raw, min(next, requested)): raw when the requests are unknown.
