@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -68,6 +69,51 @@ func withSettings() testcluster.Options {
 func withPolicyMode() testcluster.Options {
 	return testcluster.Options{Objects: []runtime.Object{testcluster.SettingsConfigMap(policy.DefaultSettings()),
 		testcluster.NodePolicy(), testcluster.WebhookConfiguration(false)}}
+}
+
+// withWindow adds nodes whose applied records say why they got what they got (pool=window):
+//
+//	node-e  4 cpu 16Gi  usage policy up to x3, the webhook's last statistic over an hour; a pod requests 3 cpu
+//	node-f  4 cpu 8Gi   static, memory x1.5, under MemoryPressure: held; a pod requests 9Gi
+//	node-g  4 cpu 16Gi  usage policy up to x3, the webhook's window warming up; a pod requests 6 cpu
+func withWindow(o testcluster.Options) testcluster.Options {
+	s := policy.DefaultSettings()
+	beat := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	hour := policy.Statistic{CPUPercentile: 95, CPU: 1200, MemoryPercentile: 100, Memory: 5 << 30, Window: 3590 * time.Second, Samples: 240}
+	warm := policy.Statistic{CPUPercentile: 95, CPU: 300, MemoryPercentile: 100, Memory: 2 << 30, Window: 250 * time.Second, Samples: 17, WarmingUp: true}
+	usage := func(name string, st policy.Statistic) *corev1.Node {
+		return testcluster.Node(name).Resources("4", "16Gi").Label("pool", "window").EnabledUsage(s, policy.UsageSample{
+			Requests:  corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3"), corev1.ResourceMemory: resource.MustParse("4Gi")},
+			Usage:     corev1.ResourceList{corev1.ResourceCPU: policy.Quantity(corev1.ResourceCPU, st.CPU), corev1.ResourceMemory: policy.Quantity(corev1.ResourceMemory, st.Memory)},
+			Statistic: &st,
+		}, names.CPURatioAnnotation, "3").Build()
+	}
+	o.Objects = append(o.Objects,
+		usage("node-e", hour),
+		testcluster.Node("node-f").Label("pool", "window").Condition(corev1.NodeMemoryPressure, corev1.ConditionTrue, beat.Add(-time.Minute), beat).
+			Enabled(s, names.MemoryRatioAnnotation, "1.5").Build(),
+		usage("node-g", warm),
+		testcluster.Pod("e1", "node-e", "3", "4Gi"),
+		testcluster.Pod("f1", "node-f", "1", "9Gi"),
+		testcluster.Pod("g1", "node-g", "6", "2Gi"),
+	)
+	return o
+}
+
+// withPublishedTarget is an install in policy mode whose webhook published node-p's usage target
+// with the statistic it came from, confirmed 30s before the node's heartbeat.
+func withPublishedTarget() testcluster.Options {
+	s := policy.DefaultSettings()
+	beat := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	hour := policy.Statistic{CPUPercentile: 95, CPU: 1200, MemoryPercentile: 100, Memory: 5 << 30, Window: 3590 * time.Second, Samples: 240}
+	confirmed := s
+	confirmed.TargetsConfirmedAt = beat.Add(-30 * time.Second)
+	o := withPolicyMode()
+	o.Objects = []runtime.Object{testcluster.SettingsConfigMap(confirmed), testcluster.NodePolicy(), testcluster.WebhookConfiguration(false),
+		testcluster.Node("node-p").Resources("4", "16Gi").Condition(corev1.NodeReady, corev1.ConditionTrue, beat.Add(-time.Hour), beat).
+			Annotate(names.UsageTargetAnnotation, policy.UsageTarget{corev1.ResourceCPU: 1560, corev1.ResourceMemory: -2147483648}.Format(&hour)).
+			Enabled(s, names.PolicyAnnotation, names.PolicyUsage, names.CPURatioAnnotation, "3").Build()}
+	return o
 }
 
 func withMetrics(o testcluster.Options) testcluster.Options {

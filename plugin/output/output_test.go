@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -79,5 +80,33 @@ func TestQuantities(t *testing.T) {
 		if got := f(corev1.ResourceList{}, corev1.ResourceCPU); got != None {
 			t.Errorf("missing cell %q", got)
 		}
+	}
+}
+
+// TestRecordedStatistic: the statistic of an applied record is read back exactly; a missing or
+// unreadable one (the record is anyone's text) is no statistic at all.
+func TestRecordedStatistic(t *testing.T) {
+	st := policy.Statistic{CPUPercentile: 95, CPU: 1200, MemoryPercentile: 100, Memory: 5 << 30, Window: 3590 * time.Second, Samples: 240}
+	for _, tc := range []struct {
+		usage string
+		want  *policy.Statistic
+	}{
+		{st.String(), &st},
+		{"", nil},
+		// The record's pattern lets p0 through; the statistic does not.
+		{"cpuUsage=p0:1m,memoryUsage=p100:1,window=1s,samples=1", nil},
+	} {
+		got := RecordedStatistic(policy.Applied{Usage: tc.usage})
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", tc.usage, diff)
+		}
+		if got != nil {
+			if back := NewStatistic(got).Policy(); back != *got {
+				t.Errorf("%q reported and read back as %+v", tc.usage, back)
+			}
+		}
+	}
+	if NewStatistic(nil) != nil {
+		t.Error("NewStatistic(nil) is not nil")
 	}
 }

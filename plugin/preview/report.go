@@ -61,6 +61,12 @@ type Item struct {
 	Warnings []string `json:"warnings"`
 	// Fallback is true when the usage policy lacked fresh inputs and kept the raw values.
 	Fallback bool `json:"fallback"`
+	// UsageStatistic is the statistic the usage policy took as the node's usage (the applied
+	// record's "usage"): in webhook mode the webhook's last one, in policy mode the published
+	// target's. Absent when the policy used none.
+	UsageStatistic *output.Statistic `json:"usageStatistic,omitempty"`
+	// Hold names the pressure guard's holds (the applied record's "hold"), absent when none.
+	Hold string `json:"hold,omitempty"`
 	// Patch is the exact JSON patch the webhook returns for the node, never null.
 	Patch []jsonpatch.Operation `json:"patch"`
 }
@@ -83,6 +89,9 @@ func (p *Plan) Item() Item {
 	it := newItem(p.Node, after, p.Result.Applied, p.Ops)
 	it.Reason = p.Result.Reason
 	it.Warnings = append(it.Warnings, p.Result.Warnings...)
+	if p.OneSample {
+		it.Warnings = append(it.Warnings, OneSampleWarning)
+	}
 	it.Fallback = p.Result.Fallback
 	return it
 }
@@ -97,6 +106,9 @@ func newItem(before *corev1.Node, after corev1.NodeStatus, applied policy.Applie
 		Before:      resources(before.Status),
 		Warnings:    []string{},
 		Patch:       ops,
+		// The applied record says why, for the local and the server preview alike.
+		UsageStatistic: output.NewStatistic(output.RecordedStatistic(applied)),
+		Hold:           applied.Hold,
 	}
 	if it.Patch == nil {
 		it.Patch = []jsonpatch.Operation{}
@@ -176,10 +188,20 @@ func delta(before, after corev1.ResourceList) corev1.ResourceList {
 	return out
 }
 
-// WriteTable prints the report as a table: allocatable before, after and the difference.
+// WriteTable prints the report as a table: allocatable before, after and the difference. The
+// BASIS column, the usage statistic and the pressure holds behind a result, appears when some
+// node has one.
 func (p *Preview) WriteTable(w io.Writer) error {
+	withBasis := false
+	for _, it := range p.Items {
+		withBasis = withBasis || it.basis() != ""
+	}
 	header := []string{"NODE", "ENABLED", "POLICY", "CPU BEFORE", "CPU AFTER", "CPU DELTA",
-		"MEMORY BEFORE", "MEMORY AFTER", "MEMORY DELTA", "REASON", "WARNINGS"}
+		"MEMORY BEFORE", "MEMORY AFTER", "MEMORY DELTA"}
+	if withBasis {
+		header = append(header, "BASIS")
+	}
+	header = append(header, "REASON", "WARNINGS")
 	rows := make([][]string, 0, len(p.Items))
 	for _, it := range p.Items {
 		warnings := output.None
@@ -190,14 +212,30 @@ func (p *Preview) WriteTable(w io.Writer) error {
 		if policyName == "" {
 			policyName = output.None
 		}
-		rows = append(rows, []string{it.Node, fmt.Sprint(it.Enabled), policyName,
+		row := []string{it.Node, fmt.Sprint(it.Enabled), policyName,
 			output.Cell(it.Before.Allocatable, corev1.ResourceCPU), output.Cell(it.After.Allocatable, corev1.ResourceCPU),
 			output.SignedCell(it.Delta.Allocatable, corev1.ResourceCPU),
 			output.Cell(it.Before.Allocatable, corev1.ResourceMemory), output.Cell(it.After.Allocatable, corev1.ResourceMemory),
-			output.SignedCell(it.Delta.Allocatable, corev1.ResourceMemory),
-			it.Reason, warnings})
+			output.SignedCell(it.Delta.Allocatable, corev1.ResourceMemory)}
+		if withBasis {
+			basis := it.basis()
+			if basis == "" {
+				basis = output.None
+			}
+			row = append(row, basis)
+		}
+		rows = append(rows, append(row, it.Reason, warnings))
 	}
 	return output.Table(w, header, rows, nil)
+}
+
+// basis is the BASIS cell: the statistic in full (policy.Statistic.Describe) and the holds.
+func (it Item) basis() string {
+	var stat string
+	if s := it.UsageStatistic; s != nil {
+		stat = s.Policy().Describe()
+	}
+	return output.Basis(stat, output.Held(it.Hold))
 }
 
 // ErrPatchNeedsOneNode is returned by WritePatch for a report of several nodes: a bare JSON

@@ -45,6 +45,12 @@ type NodeSavings struct {
 	Pods   int     `json:"pods"`
 	CPU    Amounts `json:"cpu"`
 	Memory Amounts `json:"memory"`
+	// UsageStatistic is the statistic the usage policy took as the node's usage at the node
+	// policy's last write (its overcommit.dev/applied record); absent for other nodes.
+	UsageStatistic *output.Statistic `json:"usageStatistic,omitempty"`
+	// Hold names the pressure guard's holds at that write ("memory-pressure", "pid-pressure");
+	// absent when none.
+	Hold string `json:"hold,omitempty"`
 }
 
 // Amounts describe one resource of one node (or the sum over nodes).
@@ -109,7 +115,10 @@ func Build(in Input) *SavingsReport {
 		row := NodeSavings{Name: n.Name, Enabled: policy.OptedIn(n.Labels)}
 		raw := n.Status.Allocatable
 		if row.Enabled {
-			row.Policy = appliedPolicy(n)
+			applied := appliedRecord(n)
+			row.Policy = appliedPolicy(n, applied)
+			row.UsageStatistic = output.NewStatistic(output.RecordedStatistic(applied))
+			row.Hold = applied.Hold
 			if rec, ok := rawRecord(n); ok {
 				raw = rec
 			}
@@ -201,11 +210,20 @@ func rawRecord(n *corev1.Node) (corev1.ResourceList, bool) {
 	return raw.Allocatable, true
 }
 
-func appliedPolicy(n *corev1.Node) string {
+// appliedRecord is n's overcommit.dev/applied record, empty when it has none or it is
+// unreadable.
+func appliedRecord(n *corev1.Node) policy.Applied {
 	if s, ok := n.Annotations[names.AppliedAnnotation]; ok {
-		if a, err := policy.ParseApplied(s); err == nil && a.Policy != "" {
-			return a.Policy
+		if a, err := policy.ParseApplied(s); err == nil {
+			return a
 		}
+	}
+	return policy.Applied{}
+}
+
+func appliedPolicy(n *corev1.Node, applied policy.Applied) string {
+	if applied.Policy != "" {
+		return applied.Policy
 	}
 	// Only a policy the webhook knows is printed: the annotation is anyone's text (the policy
 	// reads anything else as static), and a report is printed to a terminal.

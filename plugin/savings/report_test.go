@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/overcommit-dev/overcommit/plugin/internal/testcluster"
 	"github.com/overcommit-dev/overcommit/plugin/kube"
@@ -25,6 +26,8 @@ type row struct {
 	MemRaw, MemAlloc, MemReq string
 	MemUsage, MemExtra       string
 	GainedCPU, GainedMem     string
+	// Statistic is the structured statistic (policy.Statistic.String), Basis the table's cell.
+	Statistic, Hold, Basis string
 }
 
 func rowOf(n NodeSavings) row {
@@ -34,9 +37,14 @@ func rowOf(n NodeSavings) row {
 		}
 		return a.Usage.String()
 	}
-	return row{Name: n.Name, Policy: n.Policy, Enabled: n.Enabled, Pods: n.Pods,
+	r := row{Name: n.Name, Policy: n.Policy, Enabled: n.Enabled, Pods: n.Pods,
 		CPURaw: n.CPU.Raw.String(), CPUAlloc: n.CPU.Allocatable.String(), CPUReq: n.CPU.Requests.String(), CPUUsage: u(n.CPU), CPUExtra: n.CPU.Extra.String(),
-		MemRaw: n.Memory.Raw.String(), MemAlloc: n.Memory.Allocatable.String(), MemReq: n.Memory.Requests.String(), MemUsage: u(n.Memory), MemExtra: n.Memory.Extra.String()}
+		MemRaw: n.Memory.Raw.String(), MemAlloc: n.Memory.Allocatable.String(), MemReq: n.Memory.Requests.String(), MemUsage: u(n.Memory), MemExtra: n.Memory.Extra.String(),
+		Hold: n.Hold, Basis: n.basis()}
+	if n.UsageStatistic != nil {
+		r.Statistic = n.UsageStatistic.Policy().String()
+	}
+	return r
 }
 
 func totalOf(r *SavingsReport) row {
@@ -121,6 +129,52 @@ func TestBuild(t *testing.T) {
 				t.Errorf("apiVersion/kind %s/%s", r.APIVersion, r.Kind)
 			}
 		})
+	}
+}
+
+// TestBuildStatistic: a usage node's row carries the statistic of the node policy's last write
+// and a held node its hold, structured and in a short cell; static nodes and nodes no longer
+// opted in carry neither.
+func TestBuildStatistic(t *testing.T) {
+	s := policy.DefaultSettings()
+	beat := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	hour := policy.Statistic{CPUPercentile: 95, CPU: 1200, MemoryPercentile: 100, Memory: 5 << 30, Window: 3590 * time.Second, Samples: 240}
+	warm := policy.Statistic{CPUPercentile: 90, CPU: 250, MemoryPercentile: 99, Memory: 1536 << 20, Window: 250 * time.Second, Samples: 17, WarmingUp: true}
+	usage := func(name string) *testcluster.NodeBuilder { return testcluster.Node(name).Resources("4", "16Gi") }
+	enable := func(b *testcluster.NodeBuilder, st policy.Statistic) corev1.Node {
+		return *b.EnabledUsage(s, policy.UsageSample{
+			Requests:  corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3"), corev1.ResourceMemory: resource.MustParse("8Gi")},
+			Usage:     corev1.ResourceList{corev1.ResourceCPU: policy.Quantity(corev1.ResourceCPU, st.CPU), corev1.ResourceMemory: policy.Quantity(corev1.ResourceMemory, st.Memory)},
+			Statistic: &st,
+		}, names.CPURatioAnnotation, "3").Build()
+	}
+	pressure := func(b *testcluster.NodeBuilder, t corev1.NodeConditionType) *testcluster.NodeBuilder {
+		return b.Condition(t, corev1.ConditionTrue, beat.Add(-time.Minute), beat)
+	}
+	left := enable(usage("left"), hour)
+	delete(left.Labels, names.EnabledLabel)
+	nodes := []corev1.Node{
+		enable(usage("window"), hour),
+		enable(usage("warming"), warm),
+		enable(pressure(usage("held-usage"), corev1.NodePIDPressure), hour),
+		*pressure(testcluster.Node("held-static"), corev1.NodeMemoryPressure).Enabled(s).Build(),
+		*testcluster.Node("static").Enabled(s).Build(),
+		left,
+	}
+	var got []row
+	for _, n := range Build(Input{Nodes: nodes, Usage: kube.Usage{Unavailable: "x"}}).Nodes {
+		got = append(got, row{Name: n.Name, Statistic: rowOf(n).Statistic, Hold: n.Hold, Basis: rowOf(n).Basis})
+	}
+	want := []row{
+		{Name: "held-static", Hold: "memory-pressure", Basis: "held: memory-pressure"},
+		{Name: "held-usage", Statistic: hour.String(), Hold: "pid-pressure", Basis: "p95 1200m, max 5Gi over 59m (240); held: pid-pressure"},
+		{Name: "left"},
+		{Name: "static"},
+		{Name: "warming", Statistic: warm.String(), Basis: "p90 250m, p99 1536Mi over 4m10s (17), warming up"},
+		{Name: "window", Statistic: hour.String(), Basis: "p95 1200m, max 5Gi over 59m (240)"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 

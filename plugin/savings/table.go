@@ -14,8 +14,14 @@ import (
 const unknown = "<unknown>"
 
 // WriteTable prints one row per node, a TOTAL row, and a line saying what the extra capacity is
-// worth in nodes. The usage columns appear only when metrics.k8s.io was read.
+// worth in nodes. The usage columns appear only when metrics.k8s.io was read; the BASIS column
+// (the usage statistic and the pressure holds of the node policy's last write) only when some
+// node has one.
 func (r *SavingsReport) WriteTable(w io.Writer) error {
+	withBasis := false
+	for _, n := range r.Nodes {
+		withBasis = withBasis || n.basis() != ""
+	}
 	header := []string{"NODE", "POLICY", "PODS"}
 	for _, res := range []string{"CPU", "MEMORY"} {
 		header = append(header, res+" RAW", res+" ALLOC", res+" REQ")
@@ -23,6 +29,9 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 			header = append(header, res+" USED")
 		}
 		header = append(header, res+" EXTRA")
+	}
+	if withBasis {
+		header = append(header, "BASIS")
 	}
 	rows := make([][]string, 0, len(r.Nodes))
 	for _, n := range r.Nodes {
@@ -33,11 +42,21 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 		row := []string{n.Name, p, strconv.Itoa(n.Pods)}
 		row = r.cells(row, corev1.ResourceCPU, n.CPU)
 		row = r.cells(row, corev1.ResourceMemory, n.Memory)
+		if withBasis {
+			basis := n.basis()
+			if basis == "" {
+				basis = "-"
+			}
+			row = append(row, basis)
+		}
 		rows = append(rows, row)
 	}
 	footer := []string{"TOTAL", fmt.Sprintf("%d/%d enabled", r.Total.EnabledNodes, r.Total.Nodes), strconv.Itoa(r.Total.Pods)}
 	footer = r.cells(footer, corev1.ResourceCPU, r.Total.CPU)
 	footer = r.cells(footer, corev1.ResourceMemory, r.Total.Memory)
+	if withBasis {
+		footer = append(footer, "")
+	}
 	if err := output.Table(w, header, rows, footer); err != nil {
 		return err
 	}
@@ -58,4 +77,14 @@ func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a Amounts)
 		row = append(row, u)
 	}
 	return append(row, output.Signed(name, a.Extra))
+}
+
+// basis is the BASIS cell, short to keep the table narrow: "p95 1200m, max 5Gi over 59m (240)",
+// "held: memory-pressure", or both.
+func (n NodeSavings) basis() string {
+	var stat string
+	if n.UsageStatistic != nil {
+		stat = n.UsageStatistic.Short()
+	}
+	return output.Basis(stat, output.Held(n.Hold))
 }

@@ -129,11 +129,15 @@ func (c *Cluster) patchNode(a k8stesting.Action) (bool, runtime.Object, error) {
 
 // Webhook returns n as the node webhook stores it when writer writes it.
 func Webhook(n *corev1.Node, writer string, s policy.Settings) (*corev1.Node, error) {
+	return webhook(n, policy.Input{Writer: writer, UsageUnavailable: "usage is not simulated"}, s)
+}
+
+// webhook returns n as the node webhook stores it for in (its Node and Now filled in here).
+func webhook(n *corev1.Node, in policy.Input, s policy.Settings) (*corev1.Node, error) {
 	if !policy.OptedIn(n.Labels) {
 		return n, nil
 	}
-	in := policy.Input{Node: policy.NodeFrom(n), Writer: writer, Now: time.Now(),
-		UsageUnavailable: "usage is not simulated"}
+	in.Node, in.Now = policy.NodeFrom(n), time.Now()
 	ops, err := nodepatch.Operations(in.Node, policy.Compute(in, s))
 	if err != nil {
 		return nil, err
@@ -236,6 +240,38 @@ func (b *NodeBuilder) Enabled(s policy.Settings, annotations ...string) *NodeBui
 		panic(err)
 	}
 	b.n = n
+	return b
+}
+
+// EnabledUsage opts the node in on the usage policy with the given annotations and applies it as
+// the webhook would have on an earlier kubelet write with sample (stamped now, so fresh): its
+// statistic, if any, is recorded in the applied record, as the webhook records its window's.
+func (b *NodeBuilder) EnabledUsage(s policy.Settings, sample policy.UsageSample, annotations ...string) *NodeBuilder {
+	b.n.Labels[names.EnabledLabel] = names.EnabledValue
+	b.Annotate(names.PolicyAnnotation, names.PolicyUsage)
+	for i := 0; i+1 < len(annotations); i += 2 {
+		b.Annotate(annotations[i], annotations[i+1])
+	}
+	sample.Timestamp = time.Now()
+	n, err := webhook(b.n, policy.Input{Writer: names.KubeletUser(b.n.Name), Usage: &sample, Requests: sample.Requests}, s)
+	if err != nil {
+		panic(err)
+	}
+	b.n = n
+	return b
+}
+
+// Condition sets the node condition t: its status, when it last changed, and the kubelet's
+// heartbeat. Set conditions before Enabled to have the earlier write see them.
+func (b *NodeBuilder) Condition(t corev1.NodeConditionType, status corev1.ConditionStatus, since, heartbeat time.Time) *NodeBuilder {
+	c := corev1.NodeCondition{Type: t, Status: status, LastTransitionTime: metav1.NewTime(since), LastHeartbeatTime: metav1.NewTime(heartbeat)}
+	for i := range b.n.Status.Conditions {
+		if b.n.Status.Conditions[i].Type == t {
+			b.n.Status.Conditions[i] = c
+			return b
+		}
+	}
+	b.n.Status.Conditions = append(b.n.Status.Conditions, c)
 	return b
 }
 
