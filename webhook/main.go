@@ -194,7 +194,7 @@ func startSettings(ctx context.Context, o *options, log *slog.Logger, reg promet
 
 // startUsage runs the usage source: the pods' requests per node and metrics.k8s.io's usage.
 func startUsage(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, c *clients) (*usage.Source, error) {
-	src, err := usage.NewSource(c.kube, c.metrics, usage.Options{RefreshInterval: o.metricsRefresh, Log: log, Registerer: reg})
+	src, err := usage.NewSource(c.kube, c.metrics, usage.Options{RefreshInterval: o.metricsRefresh, History: o.history, Log: log, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -202,10 +202,11 @@ func startUsage(ctx context.Context, o *options, log *slog.Logger, reg prometheu
 	return src, nil
 }
 
-// startPublisher runs the publisher of the usage policy's targets (--publish-targets).
+// startPublisher runs the publisher of the usage policy's targets and the nodes' requests
+// (--publish-usage-targets).
 func startPublisher(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, kube kubernetes.Interface, src *usage.Source, watcher *settings.Watcher) {
 	pub := usage.NewPublisher(kube, src, watcher.Pointer(), o.namespace, o.settingsConfigMap, usage.PublishOptions{
-		Interval: o.metricsRefresh, Threshold: o.targetThreshold, MinRaiseInterval: o.targetMinRaise, Log: log, Registerer: reg})
+		Interval: o.metricsRefresh, Threshold: o.targetThreshold, Log: log, Registerer: reg})
 	go pub.Run(ctx)
 }
 

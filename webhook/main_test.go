@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/internal/freeport"
 	"github.com/overcommit-dev/overcommit/internal/poll"
+	"github.com/overcommit-dev/overcommit/shared/history"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/certs"
@@ -126,7 +128,8 @@ func TestServer(t *testing.T) {
 	// Counted before the ConfigMap goes: reviews sent while the informer has not yet seen the
 	// deletion are still patched.
 	checkMetrics(t, metricsPort, `overcommit_webhook_requests_total{outcome="patched",webhook="node"} 1`,
-		"overcommit_webhook_request_duration_seconds_bucket", `overcommit_node_patches_total{policy="static"} 1`, "process_resident_memory_bytes")
+		"overcommit_webhook_request_duration_seconds_bucket", `overcommit_node_patches_total{policy="static"} 1`, "process_resident_memory_bytes",
+		"overcommit_usage_history_nodes ", "overcommit_usage_history_nodes_warming_up ", "overcommit_usage_history_samples ")
 
 	// Without the ConfigMap, nodes are left unchanged, as in policy mode.
 	if err := kube.CoreV1().ConfigMaps("ns").Delete(context.Background(), "s", metav1.DeleteOptions{}); err != nil {
@@ -262,6 +265,62 @@ func TestParseOptions(t *testing.T) {
 			_, err := parseOptions(tt.args)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestUsageFlags: each usage-window flag's default (history.DefaultConfig, which says why), its
+// way into history.Config, and its rejected values, worded as every rejected flag value is.
+func TestUsageFlags(t *testing.T) {
+	def := history.DefaultConfig()
+	with := func(f func(*history.Config)) history.Config {
+		c := def
+		f(&c)
+		return c
+	}
+	tests := []struct {
+		args    []string
+		want    history.Config
+		wantErr string
+	}{
+		{args: nil, want: def},
+		{args: []string{"--usage-window=2h"}, want: with(func(c *history.Config) { c.Window = 2 * time.Hour })},
+		{args: []string{"--usage-min-window=0"}, want: with(func(c *history.Config) { c.MinWindow = 0 })},
+		{args: []string{"--usage-cpu-percentile=99"}, want: with(func(c *history.Config) { c.CPUPercentile = 99 })},
+		{args: []string{"--usage-memory-percentile=90"}, want: with(func(c *history.Config) { c.MemoryPercentile = 90 })},
+		{args: []string{"--usage-raise-after=0"}, want: with(func(c *history.Config) { c.RaiseAfter = 0 })},
+		{args: []string{"--usage-raise-step-cpu=0.5"}, want: with(func(c *history.Config) { c.CPUStep = 500 })},
+		{args: []string{"--usage-raise-step-memory=1Gi"}, want: with(func(c *history.Config) { c.MemoryStep = 1 << 30 })},
+		{args: []string{"--usage-window=30s"}, wantErr: `invalid --usage-window "30s": must be 1m to 24h`},
+		{args: []string{"--usage-window=25h"}, wantErr: `invalid --usage-window "25h0m0s": must be 1m to 24h`},
+		{args: []string{"--usage-min-window=31m"}, wantErr: `invalid --usage-min-window "31m0s": must be 0 to half of --usage-window (30m0s)`},
+		// A shorter window than the default minimum's double: the minimum is what must change.
+		{args: []string{"--usage-window=10m"}, wantErr: `invalid --usage-min-window "10m0s": must be 0 to half of --usage-window (5m0s)`},
+		{args: []string{"--usage-window=10m", "--usage-min-window=5m"}, want: with(func(c *history.Config) { c.Window, c.MinWindow = 10*time.Minute, 5*time.Minute })},
+		{args: []string{"--usage-cpu-percentile=0"}, wantErr: `invalid --usage-cpu-percentile "0": must be 1 to 100`},
+		{args: []string{"--usage-memory-percentile=101"}, wantErr: `invalid --usage-memory-percentile "101": must be 1 to 100`},
+		{args: []string{"--usage-raise-after=-1s"}, wantErr: `invalid --usage-raise-after "-1s": must be 0 to 24h`},
+		{args: []string{"--usage-raise-step-cpu=-1"}, wantErr: `invalid --usage-raise-step-cpu "-1": must not be negative`},
+		{args: []string{"--usage-raise-step-memory=-1Gi"}, wantErr: `invalid --usage-raise-step-memory "-1Gi": must not be negative`},
+		{args: []string{"--usage-raise-step-memory=lots"}, wantErr: `invalid argument "lots" for "--usage-raise-step-memory" flag: want a quantity`},
+		// Hysteresis lives in the usage window now, for both modes.
+		{args: []string{"--usage-target-min-raise-interval=1m"}, wantErr: "unknown flag: --usage-target-min-raise-interval"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			o, err := parseOptions(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, o.history); diff != "" {
+				t.Errorf("history config (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/overcommit-dev/overcommit/shared/history"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
@@ -34,7 +36,9 @@ type options struct {
 	metricsRefresh    time.Duration
 	publishTargets    bool
 	targetThreshold   policy.Ratio
-	targetMinRaise    time.Duration
+	history           history.Config
+	cpuStep           resource.Quantity // --usage-raise-step-cpu as typed; validate puts it into history
+	memoryStep        resource.Quantity // --usage-raise-step-memory, likewise
 	logLevel          slog.Level
 	logFormat         string
 	version           bool
@@ -64,6 +68,9 @@ func parseOptions(args []string) (*options, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	if err := o.validateHistory(fs); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -78,6 +85,12 @@ maximum ratios, usage margin, metrics age) are the ConfigMap --settings-configma
 followed as it changes: without it, opted-in nodes are left unchanged; when it is invalid, the
 built-in defaults apply. In policy mode the apiserver runs the node policy itself and does not call
 /mutate-node.
+
+The usage policy (node annotation overcommit.dev/policy=usage) reclaims what pods request but do
+not use, judged by a percentile of each node's usage over --usage-window, not by one sample:
+allocatable falls as soon as that statistic rises, and rises only after it has stayed lower for
+--usage-raise-after. Both modes use the same statistic: in policy mode, --publish-usage-targets
+writes it where the apiserver reads it.
 
 It also serves /mutate-pod for Pod CREATE: pods annotated sidecar.overcommit.dev/inject get the
 sidecar templates (ConfigMaps labelled overcommit.dev/sidecar-template in --namespace) they name.
@@ -130,15 +143,32 @@ func (o *options) addSelfSignedFlags(fs *pflag.FlagSet) {
 
 // addUsageFlags adds the flags of the usage policy's caches and of policy mode's targets.
 func (o *options) addUsageFlags(fs *pflag.FlagSet) {
-	fs.DurationVar(&o.metricsRefresh, "metrics-refresh-interval", 15*time.Second, "How often NodeMetrics are listed from metrics.k8s.io (one LIST for all nodes).")
+	fs.DurationVar(&o.metricsRefresh, "metrics-refresh-interval", 15*time.Second,
+		"How often NodeMetrics are listed from metrics.k8s.io (one LIST for all nodes); each list adds one sample to every node's usage window.")
+	o.history = history.DefaultConfig()
+	fs.DurationVar(&o.history.Window, history.FlagWindow, o.history.Window,
+		"How far back a node's usage samples count: the usage policy reclaims against a percentile of this window, so a peak keeps its room reserved until it is this old. Held in memory only (12 bytes a sample, at most 12 KiB a node): a restart starts every window afresh, and a peak older than the window, such as yesterday's, is not seen. 1m to 24h.")
+	fs.DurationVar(&o.history.MinWindow, history.FlagMinWindow, o.history.MinWindow,
+		"Until a node's window spans this long (after a start, or when its metrics come back after a gap longer than --usage-window), its percentile is not trusted: the node counts as fully used, so allocatable is held at its pods' requests and never below the kubelet's, and the warning and the applied record say warming-up. 0 to half of --usage-window.")
+	fs.IntVar(&o.history.CPUPercentile, history.FlagCPUPercentile, o.history.CPUPercentile,
+		"Percentile of the window's cpu usage the usage policy reclaims against, 1 to 100 (100 is the window's maximum). CPU is compressible: a burst above it is throttled, not killed.")
+	fs.IntVar(&o.history.MemoryPercentile, history.FlagMemoryPercentile, o.history.MemoryPercentile,
+		"Percentile of the window's memory usage the usage policy reclaims against, 1 to 100. The default is the maximum: memory is not compressible, and usage above what was handed out ends in OOM kills.")
+	fs.DurationVar(&o.history.RaiseAfter, history.FlagRaiseAfter, o.history.RaiseAfter,
+		"Hysteresis: a percentile above the one in use is taken at once (allocatable falls at once); a lower one only once it has stayed lower by more than the raise step for this long, and then the highest seen meanwhile (allocatable rises). Longer means fewer allocatable changes and capacity back later; 0 follows every fall larger than the step.")
+	o.cpuStep = resource.MustParse("250m")
+	fs.Var(quantityValue{&o.cpuStep}, history.FlagCPUStep,
+		"Hysteresis: how much lower the cpu percentile must stay for --usage-raise-after before allocatable rises; a smaller fall keeps the one in use, so noise never moves allocatable up.")
+	o.memoryStep = resource.MustParse("256Mi")
+	fs.Var(quantityValue{&o.memoryStep}, history.FlagMemoryStep,
+		"Hysteresis: how much lower the memory percentile must stay for --usage-raise-after before allocatable rises; a smaller fall keeps the one in use.")
 	fs.BoolVar(&o.publishTargets, "publish-usage-targets", false,
-		"Policy mode: publish each usage-policy node's target as the annotation "+names.UsageTargetAnnotation+
-			" and confirm them every --metrics-refresh-interval in the settings ConfigMap, for the in-apiserver policy to read (deploy/modes/policy sets it).")
+		"Policy mode: publish each usage-policy node's target (with the statistic it came from) as the annotation "+names.UsageTargetAnnotation+
+			" and every opted-in node's summed pod requests as "+names.RequestsAnnotation+
+			" (the pressure guard holds allocatable at them), and confirm them every --metrics-refresh-interval in the settings ConfigMap, for the in-apiserver policy to read (deploy/modes/policy sets it).")
 	o.targetThreshold = policy.MustParseRatio("0.1")
 	fs.Var(&o.targetThreshold, "usage-target-threshold",
-		"With --publish-usage-targets: rewrite a node's target only when it moves by more than this fraction of the node's raw allocatable.")
-	fs.DurationVar(&o.targetMinRaise, "usage-target-min-raise-interval", time.Minute,
-		"With --publish-usage-targets: the least time between two raises of one node's target (lowering is never held back).")
+		"With --publish-usage-targets: rewrite a node's published target or requests only when a resource's value moves, up or down, by more than this fraction of the node's raw allocatable. It bounds the API writes; when allocatable may rise is the hysteresis' decision (--usage-raise-after), in both modes.")
 }
 
 // addProcessFlags adds the flags of logging, memory, profiles, HTTP/2 and --version.
@@ -181,6 +211,27 @@ func (o *options) validate() error {
 		return fmt.Errorf("--gc-floor %s must not be negative", o.gcFloor.String())
 	}
 	return nil
+}
+
+// validateHistory completes the usage window's configuration with the raise steps and checks it
+// with history.Config.Validate, whose complaint starts with the flag it is about: it is worded
+// like the other rejected flag values, invalid --flag "value as typed": reason.
+func (o *options) validateHistory(fs *pflag.FlagSet) error {
+	o.history.CPUStep = policy.Amount(corev1.ResourceCPU, o.cpuStep)
+	o.history.MemoryStep = policy.Amount(corev1.ResourceMemory, o.memoryStep)
+	err := o.history.Validate()
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	_, reason, _ := strings.Cut(msg, ": ")
+	for _, name := range []string{history.FlagWindow, history.FlagMinWindow, history.FlagCPUPercentile, history.FlagMemoryPercentile,
+		history.FlagRaiseAfter, history.FlagCPUStep, history.FlagMemoryStep} {
+		if strings.HasPrefix(msg, "--"+name+" ") && reason != "" {
+			return fmt.Errorf("invalid --%s %q: %s", name, fs.Lookup(name).Value.String(), reason)
+		}
+	}
+	return fmt.Errorf("invalid usage window: %w", err)
 }
 
 // loopbackIfPortOnly binds an address given as a port alone (":6060" or "6060") to 127.0.0.1;

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/nodepatch"
 	"github.com/overcommit-dev/overcommit/shared/policy"
@@ -17,10 +19,13 @@ import (
 	"github.com/overcommit-dev/overcommit/webhook/settings"
 )
 
-// UsageSource answers the usage policy's questions from in-memory caches only.
+// UsageSource answers the usage policy's and the pressure guard's questions from in-memory
+// caches only.
 type UsageSource interface {
-	// Sample returns the node's summed pod requests and measured usage, or nil and why not.
+	// Sample returns the node's summed pod requests and its usage statistic, or nil and why not.
 	Sample(nodeName string) (*policy.UsageSample, string)
+	// Requests returns the summed requests of the pods bound to the node, or nil and why not.
+	Requests(nodeName string) (corev1.ResourceList, string)
 }
 
 // Handler is the node webhook.
@@ -84,13 +89,7 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 		}
 		in.Update, in.OldAllocatable = true, old.Allocatable
 	}
-	if pol, _ := policy.ForNode(n.Annotations); pol == names.PolicyUsage {
-		if h.Usage == nil {
-			in.UsageUnavailable = "the webhook has no cluster connection for usage data"
-		} else {
-			in.Usage, in.UsageUnavailable = h.Usage.Sample(in.Node.Name)
-		}
-	}
+	h.usageInputs(&in)
 	res := policy.Compute(in, snap.Settings)
 	if res.Fallback {
 		h.Metrics.fallbacks.Inc()
@@ -112,6 +111,37 @@ func (h *Handler) Handle(ctx context.Context, req *admission.Request) admission.
 			"ops", len(ops), "reason", res.Reason, "warnings", res.Warnings, "dryRun", req.IsDryRun())
 	}
 	return admission.Patched(patch, warnings...)
+}
+
+// usageInputs fills what the policy reads from the caches: the usage policy's sample, and the
+// pods' requests for the usage policy and for the pressure guard of a node under pressure (of
+// either policy). Other nodes cost no cache read.
+func (h *Handler) usageInputs(in *policy.Input) {
+	usage := false
+	if pol, _ := policy.ForNode(in.Node.Annotations); pol == names.PolicyUsage {
+		usage = true
+		if h.Usage == nil {
+			in.UsageUnavailable = "the webhook has no cluster connection for usage data"
+		} else if in.Usage, in.UsageUnavailable = h.Usage.Sample(in.Node.Name); in.Usage != nil {
+			in.Requests = in.Usage.Requests
+		}
+	}
+	if h.Usage == nil || in.Requests != nil || !usage && !mayHold(in.Node) {
+		return
+	}
+	// Unknown requests (nil) leave the policy to the published record, then to raw.
+	in.Requests, _ = h.Usage.Requests(in.Node.Name)
+}
+
+// mayHold says whether the pressure guard may hold the node: a pressure condition is True, or
+// turned False less than the cool-down ago by the node's clock. The guard itself also asks
+// whether the previous write was held; answering a little more often than it needs costs one
+// cache read.
+func mayHold(n policy.Node) bool {
+	active := func(c policy.Condition) bool {
+		return c.True || !c.Since.IsZero() && !n.Heartbeat.IsZero() && n.Heartbeat.Sub(c.Since) < policy.PressureCooldown
+	}
+	return active(n.MemoryPressure) || active(n.PIDPressure)
 }
 
 // failOpen allows the write unchanged and says why: the node webhook never blocks a node.

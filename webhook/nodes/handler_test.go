@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -298,10 +299,20 @@ func TestHandlerDryRunStillPatches(t *testing.T) {
 type fakeUsage struct {
 	sample *policy.UsageSample
 	why    string
-	calls  int
+	// requests nil: the pod cache cannot say.
+	requests             corev1.ResourceList
+	calls, requestsCalls int
 }
 
 func (f *fakeUsage) Sample(string) (*policy.UsageSample, string) { f.calls++; return f.sample, f.why }
+
+func (f *fakeUsage) Requests(string) (corev1.ResourceList, string) {
+	f.requestsCalls++
+	if f.requests == nil {
+		return nil, "pod cache not synced yet"
+	}
+	return f.requests, ""
+}
 
 func TestHandlerUsagePolicy(t *testing.T) {
 	ann := map[string]string{names.PolicyAnnotation: "usage", names.CPURatioAnnotation: "3"}
@@ -347,8 +358,123 @@ func TestHandlerStaticNeverReadsUsage(t *testing.T) {
 	f := newFixture(t, src)
 	in := testNode(optIn, nil)
 	f.send(t, review(t, in, admissionv1.Update, "system:node:worker-1", false))
-	if src.calls != 0 {
-		t.Errorf("static policy consulted the usage caches %d times", src.calls)
+	if src.calls != 0 || src.requestsCalls != 0 {
+		t.Errorf("static policy without pressure consulted the usage caches: %d samples, %d requests", src.calls, src.requestsCalls)
+	}
+}
+
+// TestUsageInputs: what the handler gives the policy from the caches. Requests are filled for a
+// node under pressure (or cooling down from it) whatever its policy, and for the usage policy;
+// nil when nobody can say (no cluster, cache not synced), so the policy turns to the published
+// record, then to raw.
+func TestUsageInputs(t *testing.T) {
+	requested := corev1.ResourceList{"cpu": resource.MustParse("1"), "memory": resource.MustParse("2Gi")}
+	sample := &policy.UsageSample{Requests: requested, Usage: requested, Timestamp: now}
+	memory := policy.Condition{True: true, Since: now.Add(-time.Minute)}
+	cleared := policy.Condition{Since: now.Add(-time.Minute)}
+	usage := map[string]string{names.PolicyAnnotation: "usage"}
+	tests := []struct {
+		name         string
+		node         policy.Node
+		src          *fakeUsage // nil: no cluster
+		wantRequests string     // "" is nil
+		wantSample   bool
+	}{
+		{name: "static, no pressure", node: policy.Node{Name: "n"}, src: &fakeUsage{requests: requested}},
+		{name: "static, memory pressure", node: policy.Node{Name: "n", MemoryPressure: memory}, src: &fakeUsage{requests: requested},
+			wantRequests: "cpu=1000m,memory=2147483648"},
+		{name: "static, pid pressure", node: policy.Node{Name: "n", PIDPressure: memory}, src: &fakeUsage{requests: requested},
+			wantRequests: "cpu=1000m,memory=2147483648"},
+		{name: "static, pressure cleared a minute ago", node: policy.Node{Name: "n", MemoryPressure: cleared, Heartbeat: now}, src: &fakeUsage{requests: requested},
+			wantRequests: "cpu=1000m,memory=2147483648"},
+		{name: "static, pressure cleared long ago", node: policy.Node{Name: "n", MemoryPressure: policy.Condition{Since: now.Add(-time.Hour)}, Heartbeat: now},
+			src: &fakeUsage{requests: requested}},
+		{name: "static, memory pressure, no source", node: policy.Node{Name: "n", MemoryPressure: memory}},
+		{name: "static, memory pressure, not synced", node: policy.Node{Name: "n", MemoryPressure: memory}, src: &fakeUsage{}},
+		{name: "usage: from the sample", node: policy.Node{Name: "n", Annotations: usage}, src: &fakeUsage{sample: sample},
+			wantRequests: "cpu=1000m,memory=2147483648", wantSample: true},
+		{name: "usage, no sample: from the cache", node: policy.Node{Name: "n", Annotations: usage}, src: &fakeUsage{why: "metrics.k8s.io unavailable", requests: requested},
+			wantRequests: "cpu=1000m,memory=2147483648"},
+		{name: "usage, no source", node: policy.Node{Name: "n", Annotations: usage}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Handler{}
+			if tt.src != nil {
+				h.Usage = tt.src
+			}
+			in := policy.Input{Node: tt.node, Now: now}
+			h.usageInputs(&in)
+			var got string
+			if in.Requests != nil {
+				got = policy.FormatRequests(in.Requests)
+			}
+			if diff := cmp.Diff(tt.wantRequests, got); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
+			}
+			if (in.Usage != nil) != tt.wantSample {
+				t.Errorf("sample = %+v, want one: %v", in.Usage, tt.wantSample)
+			}
+		})
+	}
+}
+
+// TestHandlerPressureRequests: a node reporting MemoryPressure has its memory held at
+// max(raw, min(computed, R)), R from the pod cache, whatever its policy; without the cache's
+// requests (no cluster, not synced) and without a published record, at raw. The usage policy
+// takes R from its sample, with no second cache read.
+func TestHandlerPressureRequests(t *testing.T) {
+	pressure := func(n *corev1.Node) *corev1.Node {
+		n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionTrue,
+			LastHeartbeatTime: metav1.NewTime(now), LastTransitionTime: metav1.NewTime(now.Add(-time.Minute))})
+		return n
+	}
+	// Static memory x1.5 of 15Gi computes 22.5Gi; the pods request 18Gi.
+	static := map[string]string{names.MemoryRatioAnnotation: "1.5"}
+	usage := map[string]string{names.MemoryRatioAnnotation: "1.5", names.PolicyAnnotation: "usage"}
+	requested := corev1.ResourceList{"cpu": resource.MustParse("1"), "memory": resource.MustParse("18Gi")}
+	unknown := "overcommit: pressure guard: the pods' requests are unknown (no overcommit.dev/requests); holding at the raw allocatable"
+	tests := []struct {
+		name              string
+		node              *corev1.Node
+		src               *fakeUsage // nil: no cluster
+		wantMemory        string
+		wantRequestsCalls int
+		wantWarning       string
+	}{
+		{name: "pressure: held at the requests", node: pressure(testNode(optIn, static)), src: &fakeUsage{requests: requested},
+			wantMemory: "18Gi", wantRequestsCalls: 1},
+		{name: "pressure, no cluster: raw", node: pressure(testNode(optIn, static)),
+			wantMemory: "15Gi", wantWarning: unknown},
+		{name: "pressure, requests unknown: raw", node: pressure(testNode(optIn, static)), src: &fakeUsage{},
+			wantMemory: "15Gi", wantRequestsCalls: 1, wantWarning: unknown},
+		{name: "no pressure: requests not read", node: testNode(optIn, static), src: &fakeUsage{requests: requested},
+			wantMemory: "22.5Gi"},
+		{name: "usage policy under pressure: requests from the sample", node: pressure(testNode(optIn, usage)),
+			src: &fakeUsage{sample: &policy.UsageSample{Requests: requested, Usage: corev1.ResourceList{"cpu": resource.MustParse("500m"), "memory": resource.MustParse("1Gi")},
+				Timestamp: now.Add(-time.Minute)}},
+			wantMemory: "18Gi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var src UsageSource
+			if tt.src != nil {
+				src = tt.src
+			}
+			f := newFixture(t, src)
+			resp := f.send(t, review(t, tt.node, admissionv1.Update, "system:node:worker-1", false))
+			got := apply(t, tt.node, resp)
+			want := resource.MustParse(tt.wantMemory)
+			if m := got.Status.Allocatable[corev1.ResourceMemory]; m.Cmp(want) != 0 {
+				t.Errorf("memory = %s, want %s", m.String(), tt.wantMemory)
+			}
+			if tt.src != nil && tt.src.requestsCalls != tt.wantRequestsCalls {
+				t.Errorf("requests read %d times, want %d", tt.src.requestsCalls, tt.wantRequestsCalls)
+			}
+			if tt.wantWarning != "" && !slices.Contains(resp.Warnings, tt.wantWarning) {
+				t.Errorf("warnings = %q, want %q among them", resp.Warnings, tt.wantWarning)
+			}
+		})
 	}
 }
 
@@ -395,6 +521,8 @@ func TestHandlerFailsOpen(t *testing.T) {
 type panicky struct{}
 
 func (panicky) Sample(string) (*policy.UsageSample, string) { panic("boom") }
+
+func (panicky) Requests(string) (corev1.ResourceList, string) { panic("boom") }
 
 func TestHandlerPanicAllows(t *testing.T) {
 	f := newFixture(t, panicky{})

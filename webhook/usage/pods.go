@@ -1,6 +1,8 @@
 // Package usage keeps the usage policy's inputs in memory: the summed requests of the pods bound
-// to each node, from a pod informer stripped to what the policy needs, and NodeMetrics polled
-// with one LIST per interval. The node webhook reads them without any API call.
+// to each node, from a pod informer stripped to what the policy needs, and each node's window of
+// usage samples (shared/history), fed by NodeMetrics polled with one LIST per interval. The node
+// webhook reads them without any API call; in policy mode the Publisher writes them where the
+// in-apiserver policy reads them.
 package usage
 
 import (

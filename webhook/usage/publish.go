@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,24 +28,32 @@ import (
 type PublishOptions struct {
 	// Interval is the time between rounds (the metrics refresh interval).
 	Interval time.Duration
-	// Threshold is how far, as a fraction of the node's raw allocatable, a target must move
-	// before it is rewritten.
-	Threshold policy.Ratio
-	// MinRaiseInterval is the least time between two raising writes of one node's target;
-	// lowering writes are never held back.
-	MinRaiseInterval time.Duration
-	Log              *slog.Logger
-	Registerer       prometheus.Registerer
+	// Threshold is how far, as a fraction of the node's raw allocatable, a published value (a
+	// resource's reclaim in the usage target, or its summed requests) must move before it is
+	// rewritten. The usage statistic's own hysteresis (shared/history) already decides when a
+	// target may rise; the threshold only bounds the writes.
+	Threshold  policy.Ratio
+	Log        *slog.Logger
+	Registerer prometheus.Registerer
 }
 
-// Publisher writes, in policy mode, each usage-policy node's target (names.UsageTargetAnnotation)
-// where the in-apiserver policy reads it, and after each complete round confirms all of them
-// with one timestamp in the settings ConfigMap (policy.KeyUsageTargetsConfirmedAt). A round that
-// cannot vouch for every target (metrics missing, a write failed) confirms nothing: the
-// confirmation ages out and the policy keeps raw allocatable, as the webhook does without data.
+// sampler is what a Publisher reads of a Source.
+type sampler interface {
+	Synced() bool
+	Sample(node string) (*policy.UsageSample, string)
+	Requests(node string) (corev1.ResourceList, string)
+}
+
+// Publisher writes, in policy mode, where the in-apiserver policy reads them: each usage-policy
+// node's target (names.UsageTargetAnnotation, with the statistic it came from) and every
+// opted-in node's summed pod requests (names.RequestsAnnotation, which the pressure guard holds
+// allocatable at). After each complete round it confirms all of them with one timestamp in the
+// settings ConfigMap (policy.KeyUsageTargetsConfirmedAt). A round that cannot vouch for every
+// record (metrics missing, a write failed) confirms nothing: the confirmation ages out and the
+// policy keeps raw allocatable, as the webhook does without data.
 type Publisher struct {
 	kube      kubernetes.Interface
-	source    *Source
+	source    sampler
 	settings  *atomic.Pointer[settings.Snapshot]
 	namespace string
 	configMap string
@@ -54,19 +61,20 @@ type Publisher struct {
 
 	nodes cache.SharedIndexInformer
 
-	mu        sync.Mutex
-	lastRaise map[string]time.Time
-	writes    *prometheus.CounterVec
-	rounds    *prometheus.CounterVec
+	writes *prometheus.CounterVec
+	rounds *prometheus.CounterVec
 }
 
 // NewPublisher builds a Publisher; Run starts it.
 func NewPublisher(kube kubernetes.Interface, source *Source, s *atomic.Pointer[settings.Snapshot], namespace, configMap string, o PublishOptions) *Publisher {
+	return newPublisher(kube, source, s, namespace, configMap, o)
+}
+
+func newPublisher(kube kubernetes.Interface, source sampler, s *atomic.Pointer[settings.Snapshot], namespace, configMap string, o PublishOptions) *Publisher {
 	p := &Publisher{kube: kube, source: source, settings: s, namespace: namespace, configMap: configMap, o: o,
-		lastRaise: map[string]time.Time{},
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "overcommit_usage_target_writes_total",
-			Help: "Node usage-target writes in policy mode, by kind (raise, lower, remove) and result (ok, error).",
+			Help: "Node writes in policy mode, by kind (raise, lower, remove: of the usage target; requests: of the requests record alone) and result (ok, error). One write carries both records when both moved.",
 		}, []string{"kind", "result"}),
 		rounds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "overcommit_usage_target_rounds_total",
@@ -113,14 +121,14 @@ func (p *Publisher) Run(ctx context.Context) {
 		}
 		if err := p.Round(ctx, time.Now()); err != nil {
 			p.rounds.WithLabelValues("skipped").Inc()
-			p.o.Log.Warn("usage targets not confirmed this round; policy mode keeps raw allocatable once the last confirmation is too old", "err", err)
+			p.o.Log.Warn("usage targets and requests not confirmed this round; policy mode keeps raw allocatable once the last confirmation is too old", "err", err)
 			continue
 		}
 		p.rounds.WithLabelValues("confirmed").Inc()
 	}
 }
 
-// Round publishes the targets that moved and confirms them; an error means nothing was confirmed.
+// Round publishes the records that moved and confirms them; an error means nothing was confirmed.
 func (p *Publisher) Round(ctx context.Context, now time.Time) error {
 	snap := p.settings.Load()
 	if snap.State == settings.Missing {
@@ -134,88 +142,154 @@ func (p *Publisher) Round(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("node cache not synced yet")
 	}
 	oldest := now
+	all := p.nodes.GetStore().List()
 	var failed int
-	for _, obj := range p.nodes.GetStore().List() {
+	var last error
+	for _, obj := range all {
 		n := obj.(*corev1.Node)
-		current, has := n.Annotations[names.UsageTargetAnnotation]
-		if pol, _ := policy.ForNode(n.Annotations); pol != names.PolicyUsage {
-			if has && p.write(ctx, n.Name, nil, "remove") != nil {
-				failed++
+		u, err := p.plan(n, s, now)
+		if !u.sampled.IsZero() && u.sampled.Before(oldest) {
+			oldest = u.sampled
+		}
+		if len(u.annotations) > 0 {
+			if werr := p.write(ctx, n.Name, u.annotations, u.kind); werr != nil {
+				err = fmt.Errorf("node %s: %w", n.Name, werr)
 			}
-			continue
 		}
-		target, sampled := p.target(n.Name, s, now)
-		if target == nil {
-			if has && p.write(ctx, n.Name, nil, "remove") != nil {
-				failed++
-			}
-			continue
-		}
-		if sampled.Before(oldest) {
-			oldest = sampled
-		}
-		kind := p.decide(n, current, has, target, now)
-		if kind == "" {
-			continue
-		}
-		value := target.String()
-		if p.write(ctx, n.Name, &value, kind) != nil {
+		if err != nil {
 			failed++
+			last = err
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d usage-target writes failed", failed)
+		return fmt.Errorf("%d of %d nodes not published, last: %w", failed, len(all), last)
 	}
 	return p.confirm(ctx, oldest)
 }
 
-// target is the node's target from a sample fresh enough to publish, and when it was measured.
-func (p *Publisher) target(node string, s policy.Settings, now time.Time) (policy.UsageTarget, time.Time) {
-	sample, _ := p.source.Sample(node)
-	if sample == nil || sample.Usage == nil || now.Sub(sample.Timestamp) > s.MaxMetricsAge {
-		return nil, time.Time{}
-	}
-	t, _ := policy.TargetFromSample(*sample, s.UsageMargin)
-	return t, sample.Timestamp
+// update is one node's merge patch of the published records: a value to set, or nil to remove
+// the annotation. kind labels the write in the metrics.
+type update struct {
+	annotations map[string]*string
+	kind        string
+	// sampled is when the newest sample behind the node's usage target was measured; zero
+	// when the node has no target.
+	sampled time.Time
 }
 
-// decide says whether to rewrite a node's target, and as what kind of write: a target that fell
-// by more than the threshold at once, one that rose only after MinRaiseInterval since the last
-// raise, an unreadable one always; "" when the published one is close enough.
-func (p *Publisher) decide(n *corev1.Node, current string, has bool, next policy.UsageTarget, now time.Time) string {
-	if !has {
-		return p.raise(n.Name, now)
+// plan says what to write on one node: its usage target if it moved (or its removal), and its
+// requests record if they moved, in one patch. An error means the node's requests are unknown,
+// so the round cannot vouch for them.
+func (p *Publisher) plan(n *corev1.Node, s policy.Settings, now time.Time) (update, error) {
+	u := update{annotations: map[string]*string{}}
+	raw := rawAllocatable(n)
+	current, has := n.Annotations[names.UsageTargetAnnotation]
+	var target policy.UsageTarget
+	var stat *policy.Statistic
+	if pol, _ := policy.ForNode(n.Annotations); pol == names.PolicyUsage {
+		target, stat, u.sampled = p.target(n.Name, raw, s, now)
 	}
-	prev, err := policy.ParseUsageTarget(current)
+	switch {
+	case target == nil && has:
+		u.annotations[names.UsageTargetAnnotation], u.kind = nil, "remove"
+	case target != nil:
+		if kind := p.decide(current, has, target, stat, raw); kind != "" {
+			v := target.Format(stat)
+			u.annotations[names.UsageTargetAnnotation], u.kind = &v, kind
+		}
+	}
+	req, why := p.source.Requests(n.Name)
+	if req == nil {
+		return u, fmt.Errorf("node %s: %s", n.Name, why)
+	}
+	text, has := n.Annotations[names.RequestsAnnotation]
+	if p.requestsMoved(text, has, req, raw) {
+		v := policy.FormatRequests(req)
+		u.annotations[names.RequestsAnnotation] = &v
+		if u.kind == "" {
+			u.kind = "requests"
+		}
+	}
+	return u, nil
+}
+
+// target is the node's target from a statistic fresh enough to publish, the statistic, and when
+// its newest sample was measured. While the window is warming up the node counts as fully used
+// (policy.WarmupTarget), as it does in webhook mode.
+func (p *Publisher) target(node string, raw map[corev1.ResourceName]int64, s policy.Settings, now time.Time) (policy.UsageTarget, *policy.Statistic, time.Time) {
+	sample, _ := p.source.Sample(node)
+	if sample == nil || sample.Usage == nil || now.Sub(sample.Timestamp) > s.MaxMetricsAge {
+		return nil, nil, time.Time{}
+	}
+	if sample.Statistic != nil && sample.Statistic.WarmingUp {
+		return policy.WarmupTarget(sample.Requests, raw), sample.Statistic, sample.Timestamp
+	}
+	t, _ := policy.TargetFromSample(*sample, s.UsageMargin)
+	return t, sample.Statistic, sample.Timestamp
+}
+
+// decide says whether to rewrite a node's published target, and as what kind of write: when it
+// is missing or unreadable, when any resource's reclaim moved by more than the threshold in
+// either direction, or when the node entered or left warm-up; "" when the published one is close
+// enough. The statistic's window and sample counts move every round and never cause a write on
+// their own: the record says what the target came from when it was written.
+func (p *Publisher) decide(current string, has bool, next policy.UsageTarget, stat *policy.Statistic, raw map[corev1.ResourceName]int64) string {
+	if !has {
+		return "raise"
+	}
+	prev, prevStat, err := policy.ParsePublishedTarget(current)
 	if err != nil {
 		return "lower"
 	}
-	raw := rawAllocatable(n)
-	rises := false
+	var lower, raise bool
 	for _, name := range policy.Resources {
 		delta := next[name] - prev[name]
 		limit := p.o.Threshold.Of(raw[name])
 		switch {
 		case delta < -limit:
-			return "lower"
+			lower = true
 		case delta > limit:
-			rises = true
+			raise = true
 		}
 	}
-	if !rises {
-		return ""
+	switch {
+	case lower:
+		return "lower"
+	case raise:
+		return "raise"
+	case warmingUp(stat) && !warmingUp(prevStat):
+		return "lower"
+	case warmingUp(prevStat) && !warmingUp(stat), (prevStat == nil) != (stat == nil):
+		// Leaving warm-up, or a record written without a statistic: the target itself has not
+		// moved far, but the record must say what it now comes from.
+		return "raise"
 	}
-	return p.raise(n.Name, now)
+	return ""
 }
 
-func (p *Publisher) raise(node string, now time.Time) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if last, ok := p.lastRaise[node]; ok && now.Sub(last) < p.o.MinRaiseInterval {
-		return ""
+func warmingUp(s *policy.Statistic) bool { return s != nil && s.WarmingUp }
+
+// requestsMoved says whether a node's requests record must be rewritten: missing, unreadable, or
+// off by more than the threshold of raw allocatable for any resource.
+func (p *Publisher) requestsMoved(current string, has bool, next corev1.ResourceList, raw map[corev1.ResourceName]int64) bool {
+	if !has {
+		return true
 	}
-	p.lastRaise[node] = now
-	return "raise"
+	prev, err := policy.ParseRequests(current)
+	if err != nil {
+		return true
+	}
+	for _, name := range policy.Resources {
+		var v int64
+		if q, ok := next[name]; ok {
+			v = min(policy.Amount(name, q), policy.MaxAmount)
+		}
+		limit := p.o.Threshold.Of(raw[name])
+		if d := v - prev[name]; d > limit || d < -limit {
+			return true
+		}
+	}
+	return false
 }
 
 // rawAllocatable is the node's kubelet-reported allocatable in the policy's amounts: the raw
@@ -234,21 +308,22 @@ func rawAllocatable(n *corev1.Node) map[corev1.ResourceName]int64 {
 	return out
 }
 
-// write sets (value non-nil) or removes a node's target with a metadata merge patch.
-func (p *Publisher) write(ctx context.Context, node string, value *string, kind string) error {
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]*string{names.UsageTargetAnnotation: value}}})
+// write applies one node's update with a metadata merge patch: a nil value removes its
+// annotation.
+func (p *Publisher) write(ctx context.Context, node string, annotations map[string]*string, kind string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 	_, err := p.kube.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: names.UsageTargetFieldManager})
 	result := "ok"
 	if err != nil {
 		result = "error"
-		p.o.Log.Warn("writing a node's usage target", "node", node, "kind", kind, "err", err)
+		p.o.Log.Warn("writing a node's published records", "node", node, "kind", kind, "err", err)
 	}
 	p.writes.WithLabelValues(kind, result).Inc()
 	return err
 }
 
 // confirm stamps the settings ConfigMap: every published target is from a sample measured at or
-// after at.
+// after at, and every requests record was within the threshold of the pod cache's sums.
 func (p *Publisher) confirm(ctx context.Context, at time.Time) error {
 	patch, _ := json.Marshal(map[string]any{"data": map[string]string{
 		policy.KeyUsageTargetsConfirmedAt: strconv.FormatInt(at.Unix(), 10)}})

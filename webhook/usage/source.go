@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/overcommit-dev/overcommit/shared/history"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
 
@@ -18,13 +20,15 @@ import (
 type Options struct {
 	// RefreshInterval is how often NodeMetrics are listed.
 	RefreshInterval time.Duration
+	// History is how each node's window of samples becomes the statistic Sample returns.
+	History history.Config
 	// Log receives refresh failures.
 	Log *slog.Logger
 	// Registerer receives the cache metrics.
 	Registerer prometheus.Registerer
 }
 
-// Source serves usage samples from the pod cache and the NodeMetrics snapshot.
+// Source serves usage samples from the pod cache and the NodeMetrics windows.
 type Source struct {
 	pods    *podCache
 	metrics *metricsPoller
@@ -49,18 +53,34 @@ func NewSource(kube kubernetes.Interface, metrics metricsclient.Interface, o Opt
 		Name: "overcommit_usage_metrics_last_success_timestamp_seconds",
 		Help: "When NodeMetrics were last listed successfully.",
 	})
+	held := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "overcommit_usage_history_nodes",
+		Help: "Nodes with a usage window (listed, or absent from the NodeMetrics list for less than --usage-window).",
+	})
+	warming := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "overcommit_usage_history_nodes_warming_up",
+		Help: "Nodes whose usage window spans less than --usage-min-window: the usage policy holds them at their pods' requests.",
+	})
+	samples := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "overcommit_usage_history_samples",
+		Help: "Usage samples held across all nodes' windows (12 bytes each).",
+	})
 	s.metrics = &metricsPoller{
 		client:   metrics,
 		interval: o.RefreshInterval,
 		timeout:  min(o.RefreshInterval, 10*time.Second),
-		onPoll: func(err error, n int) {
-			if err != nil {
+		config:   o.History,
+		onPoll: func(r pollResult) {
+			if r.err != nil {
 				refreshes.WithLabelValues("error").Inc()
-				o.Log.Warn("usage metrics refresh failed; usage-policy nodes fall back once samples are stale", "err", err)
+				o.Log.Warn("usage metrics refresh failed; usage-policy nodes fall back once samples are stale", "err", r.err)
 				return
 			}
 			refreshes.WithLabelValues("ok").Inc()
-			nodes.Set(float64(n))
+			nodes.Set(float64(r.listed))
+			held.Set(float64(r.held))
+			warming.Set(float64(r.warmingUp))
+			samples.Set(float64(r.samples))
 			last.SetToCurrentTime()
 		},
 	}
@@ -77,7 +97,7 @@ func NewSource(kube kubernetes.Interface, metrics metricsclient.Interface, o Opt
 		}
 		return 0
 	})
-	o.Registerer.MustRegister(refreshes, nodes, last, podsCached, synced)
+	o.Registerer.MustRegister(refreshes, nodes, last, held, warming, samples, podsCached, synced)
 	return s, nil
 }
 
@@ -90,16 +110,14 @@ func (s *Source) Run(ctx context.Context) {
 // Synced reports whether the pod cache has completed its first list.
 func (s *Source) Synced() bool { return s.pods.synced() }
 
-// Sample implements nodes.UsageSource.
+// Sample implements nodes.UsageSource: the node's live requests and its usage statistic (the
+// window's percentiles after hysteresis), as of the window's newest sample.
 func (s *Source) Sample(node string) (*policy.UsageSample, string) {
-	if !s.pods.synced() {
-		return nil, "pod cache not synced yet"
+	req, why := s.Requests(node)
+	if req == nil {
+		return nil, why
 	}
-	req, err := s.pods.requests(node)
-	if err != nil {
-		return nil, fmt.Sprintf("pod cache: %v", err)
-	}
-	sample := &policy.UsageSample{Requests: req.List()}
+	sample := &policy.UsageSample{Requests: req}
 	u, ok, err := s.metrics.get(node)
 	if !ok {
 		if err != nil {
@@ -107,6 +125,24 @@ func (s *Source) Sample(node string) (*policy.UsageSample, string) {
 		}
 		return sample, "" // Usage nil: the policy says the node has no metrics
 	}
-	sample.Usage, sample.Timestamp = u.usage, u.timestamp
+	stat := u.stat
+	sample.Usage = corev1.ResourceList{
+		corev1.ResourceCPU:    policy.Quantity(corev1.ResourceCPU, stat.CPU),
+		corev1.ResourceMemory: policy.Quantity(corev1.ResourceMemory, stat.Memory),
+	}
+	sample.Timestamp, sample.Statistic = u.newest, &stat
 	return sample, ""
+}
+
+// Requests implements nodes.UsageSource: the summed requests of the pods bound to the node, for
+// any opted-in node (the pressure guard holds allocatable at them), or nil and why not.
+func (s *Source) Requests(node string) (corev1.ResourceList, string) {
+	if !s.pods.synced() {
+		return nil, "pod cache not synced yet"
+	}
+	req, err := s.pods.requests(node)
+	if err != nil {
+		return nil, fmt.Sprintf("pod cache: %v", err)
+	}
+	return req.List(), ""
 }
