@@ -43,7 +43,9 @@ func TestMain(m *testing.M) {
 			MetricsServer: true,
 			Webhook: &cluster.WebhookOptions{
 				Pods: true,
-				Args: []string{"--log-level=debug", "--metrics-refresh-interval=5s"},
+				// The usage policy without warm-up or hysteresis: this suite checks its formula on
+				// steady usage; test/e2e/history checks the window.
+				Args: []string{"--log-level=debug", "--metrics-refresh-interval=5s", "--usage-min-window=0", "--usage-raise-after=0"},
 				// The ServiceAccount and RBAC of deploy/, not an admin.
 				Kubeconfig: webhookKubeconfig,
 				// The apiserver authenticates to the webhook with a client certificate, so every

@@ -32,7 +32,9 @@ const maxAge = 30 * time.Second
 func TestMain(m *testing.M) {
 	os.Exit(harness.Main(m, &env, harness.Suite{
 		Cluster: cluster.Options{Kwok: true, KwokHeartbeat: 2 * time.Second, MetricsServer: true, NodePolicy: true,
-			Webhook: &cluster.WebhookOptions{Args: []string{"--metrics-refresh-interval=5s", "--usage-target-min-raise-interval=5s"}}},
+			// No warm-up or hysteresis: this suite checks the published target on steady usage;
+			// test/e2e/history checks the window in both modes.
+			Webhook: &cluster.WebhookOptions{Args: []string{"--metrics-refresh-interval=5s", "--usage-min-window=0", "--usage-raise-after=0"}}},
 		Setup: func(ctx context.Context, c *cluster.Cluster) error {
 			s := policy.DefaultSettings()
 			s.MaxMetricsAge = maxAge
