@@ -2,7 +2,10 @@ package nodepolicy
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,17 +71,27 @@ func variables() []variable {
 		add(l+"Memory", "%s", entry(v(l), memory))
 	}
 
-	// The node's clock (policy.Heartbeat): its newest condition heartbeat, in Unix seconds.
+	// The node's clock (policy.Heartbeat): its newest condition heartbeat, in Unix seconds; a
+	// node without one has no clock (hasClock), whatever year its heartbeats name.
 	add("beats", `has(object.status) && has(object.status.conditions) ? object.status.conditions.filter(c, has(c.lastHeartbeatTime) && c.lastHeartbeatTime != null).map(c, int(timestamp(c.lastHeartbeatTime))) : []`)
-	add("clock", `size(%[1]s) > 0 ? %[1]s.max() : -1`, v("beats"))
+	add("hasClock", `size(%s) > 0`, v("beats"))
+	add("clock", `%[1]s ? %[2]s.max() : 0`, v("hasClock"), v("beats"))
+	// The webhook's published records (the usage target, the requests) are trusted while the
+	// settings confirm them fresh by the node's clock (Result.publishedTarget, Result.requests).
+	add("published", `%[1]s >= 0 && %[2]s && %[3]s - %[1]s <= %[4]s`, v("confirmedAt"), v("hasClock"), v("clock"), v("maxAgeSeconds"))
 
-	// The published usage target (Result.publishedTarget): trusted while confirmed fresh by the
-	// node's clock.
+	// The published usage target (policy.ParsePublishedTarget): the reclaim, then optionally the
+	// statistic it came from, whose percentiles must be 1 to 100.
 	add("targetText", `%s ? %s : ''`, hasAnn(names.UsageTargetAnnotation), ann(names.UsageTargetAnnotation))
-	add("targetUsable", `size(%[1]s) <= %[6]d && %[1]s.matches(%[2]s) && %[3]s >= 0 && %[4]s >= 0 && %[4]s - %[3]s <= %[5]s`,
-		v("targetText"), lit(policy.UsageTargetPattern), v("confirmedAt"), v("clock"), v("maxAgeSeconds"), policy.MaxUsageTargetLength)
-	add("reclaimCPU", `%[1]s ? int(%[2]s.find('^cpu=-?[0-9]+').substring(4)) : 0`, v("targetUsable"), v("targetText"))
-	add("reclaimMemory", `%[1]s ? int(%[2]s.find('memory=-?[0-9]+$').substring(7)) : 0`, v("targetUsable"), v("targetText"))
+	add("targetMatches", `size(%[1]s) <= %[2]d && %[1]s.matches(%[3]s)`, v("targetText"), policy.MaxUsageTargetLength, lit(policy.UsageTargetPattern))
+	add("targetReclaim", `%s ? %s.find('^cpu=-?[0-9]+m,memory=-?[0-9]+') : ''`, v("targetMatches"), v("targetText"))
+	add("targetStatistic", `%[1]s && size(%[2]s) > size(%[3]s) ? %[2]s.substring(size(%[3]s) + 1) : ''`, v("targetMatches"), v("targetText"), v("targetReclaim"))
+	st := statisticLayout()
+	add("statistic", `%[1]s == '' ? [] : %[1]s.findAll('[0-9]+').map(n, int(n))`, v("targetStatistic"))
+	add("targetUsable", `%[1]s && (%[2]s == '' || (%[3]s[%[4]d] >= 1 && %[3]s[%[4]d] <= 100 && %[3]s[%[5]d] >= 1 && %[3]s[%[5]d] <= 100)) && %[6]s`,
+		v("targetMatches"), v("targetStatistic"), v("statistic"), st.cpuPercentile, st.memoryPercentile, v("published"))
+	add("reclaimCPU", `%[1]s ? int(%[2]s.find('^cpu=-?[0-9]+').substring(4)) : 0`, v("targetUsable"), v("targetReclaim"))
+	add("reclaimMemory", `%[1]s ? int(%[2]s.find('-?[0-9]+$')) : 0`, v("targetUsable"), v("targetReclaim"))
 
 	// Policy and ratios (policy.Compute, Result.ratio).
 	add("policy", `%s && %s == %q ? %q : %q`, hasAnn(names.PolicyAnnotation), ann(names.PolicyAnnotation),
@@ -121,6 +134,37 @@ func variables() []variable {
 		}
 	}
 
+	// The pressure guard (policy.holds): a condition that is True, or that cleared less than
+	// PressureCooldown before the node's clock while the previous write was held (its applied
+	// record says so; a longer record is ignored, as policy.tooLong does). The last condition of
+	// a type counts, as in policy.Conditions.
+	add("conditions", `has(object.status) && has(object.status.conditions) ? object.status.conditions : []`)
+	add("appliedShort", `size(%s) <= %d`, v("appliedText"), policy.MaxRecordLength)
+	for _, p := range []struct {
+		name string
+		typ  corev1.NodeConditionType
+		held string
+	}{{"memoryPressure", corev1.NodeMemoryPressure, policy.HeldMemoryPattern}, {"pidPressure", corev1.NodePIDPressure, policy.HeldPIDPattern}} {
+		l := v(p.name + "Conditions")
+		last := fmt.Sprintf(`%[1]s[size(%[1]s) - 1]`, l)
+		add(p.name+"Conditions", `%s.filter(c, has(c.type) && c.type == %q)`, v("conditions"), p.typ)
+		add(p.name+"True", `size(%[1]s) > 0 && has(%[2]s.status) && %[2]s.status == %[3]q`, l, last, corev1.ConditionTrue)
+		add(p.name+"Cooling", `size(%[1]s) > 0 && has(%[2]s.lastTransitionTime) && %[2]s.lastTransitionTime != null && %[3]s && %[4]s - int(timestamp(%[2]s.lastTransitionTime)) < %[5]d`,
+			l, last, v("hasClock"), v("clock"), int64(policy.PressureCooldown/time.Second))
+		add(p.name, `%s || (%s && %s && %s.matches(%s))`, v(p.name+"True"), v(p.name+"Cooling"), v("appliedShort"), v("appliedText"), lit(p.held))
+	}
+	add("hold", `%[1]s && %[2]s ? %[3]q : %[1]s ? %[4]q : %[2]s ? %[5]q : ''`, v("memoryPressure"), v("pidPressure"),
+		policy.HoldMemory+","+policy.HoldPID, policy.HoldMemory, policy.HoldPID)
+	add("heldCPU", "%s", v("pidPressure"))
+	add("heldMemory", "%s || %s", v("memoryPressure"), v("pidPressure"))
+	// R (Result.requests, policy.ParseRequests): the webhook's published record, trusted as the
+	// usage target is; unknown otherwise.
+	add("requestsText", `%s ? %s : ''`, hasAnn(names.RequestsAnnotation), ann(names.RequestsAnnotation))
+	add("requestsKnown", `size(%[1]s) <= %[2]d && %[1]s.matches(%[3]s) && %[4]s`,
+		v("requestsText"), policy.MaxRequestsLength, lit(policy.RequestsPattern), v("published"))
+	add("requestsCPU", `%[1]s ? [int(%[2]s.find('^cpu=[0-9]+').substring(4)), %[3]d].min() : 0`, v("requestsKnown"), v("requestsText"), policy.MaxAmount)
+	add("requestsMemory", `%[1]s ? [int(%[2]s.find('[0-9]+$')), %[3]d].min() : 0`, v("requestsKnown"), v("requestsText"), policy.MaxAmount)
+
 	// Per resource: the amounts, whether they can be changed exactly, and the new values: the
 	// ratio's ceiling, or for the usage policy raw + reclaim clamped to [raw, ceiling]
 	// (policy.usageTarget); raw when the target is not usable.
@@ -138,8 +182,11 @@ func variables() []variable {
 		add("ok"+r.suffix, `%s != '' && %s >= 0 && %s != -1`, v("inAlloc"+r.suffix), v(a), v(c))
 		add("ceil"+r.suffix, `!%s ? 0 : %s`, v("ok"+r.suffix), mulFloor(v(a), v(r.ratio)))
 		add("want"+r.suffix, `!%s ? 0 : %s + %s`, v("ok"+r.suffix), v(a), v("reclaim"+r.suffix))
-		add("next"+r.suffix, `!%[1]s ? 0 : %[2]s != %[3]q ? %[4]s : !%[5]s || %[6]s <= %[7]s ? %[7]s : %[6]s >= %[4]s ? %[4]s : %[6]s`,
+		add("unheld"+r.suffix, `!%[1]s ? 0 : %[2]s != %[3]q ? %[4]s : !%[5]s || %[6]s <= %[7]s ? %[7]s : %[6]s >= %[4]s ? %[4]s : %[6]s`,
 			v("ok"+r.suffix), v("policy"), names.PolicyUsage, v("ceil"+r.suffix), v("targetUsable"), v("want"+r.suffix), v(a))
+		// policy.hold: max(raw, min(next, R)), raw when R is unknown.
+		add("next"+r.suffix, `!%[1]s || !%[2]s ? %[3]s : !%[4]s ? %[5]s : [%[5]s, [%[3]s, %[6]s].min()].max()`,
+			v("ok"+r.suffix), v("held"+r.suffix), v("unheld"+r.suffix), v("requestsKnown"), v(a), v("requests"+r.suffix))
 		add("outAlloc"+r.suffix, `%s ? string(%s) + '%s' : %s`, v("ok"+r.suffix), v("next"+r.suffix), r.unit, v("inAlloc"+r.suffix))
 		add("capMoves"+r.suffix, `%s && %s >= 0`, v("ok"+r.suffix), v(c))
 		add("outCap"+r.suffix, `%s ? string(%s + %s - %s) + '%s' : %s`, v("capMoves"+r.suffix), v(c), v("next"+r.suffix), v(a), r.unit, v("inCap"+r.suffix))
@@ -149,9 +196,55 @@ func variables() []variable {
 	add("rawRecord", `%s == 'raw' ? %s : '{"allocatable":' + %s + (%s != '' || %s != '' ? ',"capacity":' + %s : '') + '}'`,
 		v("base"), v("rawText"), recordList(v("inAllocCPU"), v("inAllocMemory")),
 		v("inCapCPU"), v("inCapMemory"), recordList(v("inCapCPU"), v("inCapMemory")))
-	add("appliedRecord", `'{"policy":"' + %s + '","cpuRatio":"' + %s + '","memoryRatio":"' + %s + '","allocatable":' + %s + (%s != '' || %s != '' ? ',"capacity":' + %s : '') + '}'`,
-		v("policy"), ratioString(v("cpuRatio")), ratioString(v("memoryRatio")),
+	// The statistic the usage policy used is recorded as Statistic.String spells it, which
+	// drops the leading zeros the pattern allows: rebuilt from its numbers.
+	add("usage", `%s == %q && %s && %s != '' ? %s : ''`, v("policy"), names.PolicyUsage, v("targetUsable"), v("targetStatistic"),
+		st.format(v("statistic"), v("targetStatistic")))
+	add("appliedRecord", `'{"policy":"' + %s + '","cpuRatio":"' + %s + '","memoryRatio":"' + %s + '"' + (%s != '' ? ',"usage":"' + %s + '"' : '') + (%s != '' ? ',"hold":"' + %s + '"' : '') + ',"allocatable":' + %s + (%s != '' || %s != '' ? ',"capacity":' + %s : '') + '}'`,
+		v("policy"), ratioString(v("cpuRatio")), ratioString(v("memoryRatio")), v("usage"), v("usage"), v("hold"), v("hold"),
 		recordList(v("outAllocCPU"), v("outAllocMemory")),
 		v("outCapCPU"), v("outCapMemory"), recordList(v("outCapCPU"), v("outCapMemory")))
 	return vs
+}
+
+// statisticText is how the CEL spells a statistic that matched policy.StatisticPattern as
+// Statistic.String does. Its layout is read from String itself (numbers 1 to 6 in its fields),
+// so that the CEL follows String if its layout changes.
+type statisticText struct {
+	// literals surround the numbers, which come in the order the pattern and String share.
+	literals []string
+	// cpuPercentile and memoryPercentile are the percentiles' places among the numbers.
+	cpuPercentile, memoryPercentile int
+	// warmingUp is what String appends while warming up.
+	warmingUp string
+}
+
+func statisticLayout() statisticText {
+	s := policy.Statistic{CPUPercentile: 1, CPU: 2, MemoryPercentile: 3, Memory: 4, Window: 5 * time.Second, Samples: 6}
+	cold := s.String()
+	s.WarmingUp = true
+	warm := s.String()
+	numbers := regexp.MustCompile(`[0-9]+`)
+	order := numbers.FindAllString(cold, -1)
+	st := statisticText{literals: numbers.Split(cold, -1), warmingUp: strings.TrimPrefix(warm, cold),
+		cpuPercentile: slices.Index(order, "1"), memoryPercentile: slices.Index(order, "3")}
+	if !strings.HasPrefix(warm, cold) || len(order) != 6 || st.cpuPercentile < 0 || st.memoryPercentile < 0 || numbers.MatchString(st.warmingUp) {
+		panic("policy.Statistic.String has a layout the CEL cannot rebuild: " + warm)
+	}
+	return st
+}
+
+// format rebuilds text (a statistic, with its numbers in the list nums) as String writes it.
+func (st statisticText) format(nums, text string) string {
+	var b strings.Builder
+	for i, l := range st.literals {
+		if i > 0 {
+			fmt.Fprintf(&b, "string(%s[%d]) + ", nums, i-1)
+		}
+		if l != "" {
+			b.WriteString(lit(l) + " + ")
+		}
+	}
+	fmt.Fprintf(&b, "(%[1]s.endsWith(%[2]s) ? %[2]s : '')", text, lit(st.warmingUp))
+	return "(" + b.String() + ")"
 }

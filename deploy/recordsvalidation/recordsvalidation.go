@@ -1,6 +1,6 @@
 // Package recordsvalidation builds the ValidatingAdmissionPolicy that keeps a node's records
-// (names.RawAnnotation, names.AppliedAnnotation, names.UsageTargetAnnotation) in the hands of
-// whoever is meant to write them, so that a record forged by someone who may only edit node
+// (names.RawAnnotation, names.AppliedAnnotation, names.UsageTargetAnnotation,
+// names.RequestsAnnotation) in the hands of whoever is meant to write them, so that a record forged by someone who may only edit node
 // metadata can never raise a node's allocatable.
 //
 // Why it is needed: the node policy (the webhook in webhook mode, the MutatingAdmissionPolicy in
@@ -14,10 +14,11 @@
 //
 // The records are only ever written legitimately on nodes/status (by the node policy, in the
 // status write it mutates; `kubectl overcommit disable` removes them there too), and the usage
-// target only by the webhook's ServiceAccount. So on the nodes resource itself the policy refuses
-// any UPDATE that sets, changes or removes raw or applied, whoever sends it, and any CREATE or
-// UPDATE that sets, changes or removes the usage target unless the webhook's ServiceAccount sends
-// it. It runs inside kube-apiserver with failurePolicy Fail: nothing can be unreachable.
+// target and the requests record only by the webhook's ServiceAccount (a forged requests record
+// would let the pressure guard hold a node under pressure above what its pods request). So on the
+// nodes resource itself the policy refuses any UPDATE that sets, changes or removes raw or
+// applied, whoever sends it, and any CREATE or UPDATE that sets, changes or removes the usage
+// target or the requests record unless the webhook's ServiceAccount sends it. It runs inside kube-apiserver with failurePolicy Fail: nothing can be unreachable.
 //
 // Not covered, on purpose: CREATE of a node with raw and applied (the node policy writes them in
 // the same request, after which this policy sees them, and a node's creator sets its allocatable
@@ -40,19 +41,23 @@ import (
 const Name = "overcommit-node-records"
 
 // WebhookServiceAccount is the webhook's ServiceAccount, deploy/base/serviceaccount.yaml, the
-// only writer of names.UsageTargetAnnotation.
+// only writer of names.UsageTargetAnnotation and names.RequestsAnnotation.
 const WebhookServiceAccount = "overcommit-webhook"
 
 // WebhookUser is the username the apiserver gives WebhookServiceAccount.
 const WebhookUser = "system:serviceaccount:" + names.Namespace + ":" + WebhookServiceAccount
+
+// Published are the records only the webhook's ServiceAccount writes (in policy mode).
+var Published = []string{names.UsageTargetAnnotation, names.RequestsAnnotation}
 
 // Messages of the refusals; tests match them.
 var (
 	RecordsMessage = fmt.Sprintf("%s and %s are written only by overcommit's node policy, on writes of nodes/status: "+
 		"a write of the node itself may not set, change or remove them (to opt a node out, use `kubectl overcommit disable`)",
 		names.RawAnnotation, names.AppliedAnnotation)
-	UsageTargetMessage = fmt.Sprintf("%s is written only by overcommit-webhook (%s): other writers may not set, change or remove it",
-		names.UsageTargetAnnotation, WebhookUser)
+	// UsageTargetMessage refuses a write of the webhook's published records (Published).
+	UsageTargetMessage = fmt.Sprintf("%s and %s are written only by overcommit-webhook (%s): other writers may not set, change or remove them",
+		names.UsageTargetAnnotation, names.RequestsAnnotation, WebhookUser)
 )
 
 // unchanged is true when key is absent from both annotation maps, or present in both with the
@@ -76,7 +81,11 @@ func carries(obj string, keys []string) string {
 func Policy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 	fail := admissionregistrationv1.Fail
 	forbidden := metav1.StatusReasonForbidden
-	guarded := []string{names.RawAnnotation, names.AppliedAnnotation, names.UsageTargetAnnotation}
+	guarded := append([]string{names.RawAnnotation, names.AppliedAnnotation}, Published...)
+	published := make([]string, len(Published))
+	for i, key := range Published {
+		published[i] = unchanged(key)
+	}
 	return &admissionregistrationv1.ValidatingAdmissionPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: Name, Labels: map[string]string{"app.kubernetes.io/name": Name}},
@@ -107,8 +116,8 @@ func Policy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 					Reason:  &forbidden,
 				},
 				{
-					Expression: fmt.Sprintf(`request.userInfo.username == %s || %s`,
-						strconv.Quote(WebhookUser), unchanged(names.UsageTargetAnnotation)),
+					Expression: fmt.Sprintf(`request.userInfo.username == %s || (%s)`,
+						strconv.Quote(WebhookUser), strings.Join(published, " && ")),
 					Message: UsageTargetMessage,
 					Reason:  &forbidden,
 				},

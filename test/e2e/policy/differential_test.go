@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,7 @@ func TestPolicyMatchesCompute(t *testing.T) {
 	const workers = 4
 	var (
 		sent, differ atomic.Int64
+		seen         coverage
 		mu           sync.Mutex
 		reported     int
 		wg           sync.WaitGroup
@@ -59,12 +61,15 @@ func TestPolicyMatchesCompute(t *testing.T) {
 			admin, kubelet := env.Client(), impersonate(t, names.KubeletUser(name))
 			for i := w; i < *cases; i += workers {
 				c := randomCase(rng, name)
-				diff, err := c.run(admin, kubelet)
+				res, diff, err := c.run(admin, kubelet)
 				// The node lifecycle controller taints these kubelet-less nodes now and then.
 				for try := 0; try < 20 && racedController(err); try++ {
-					diff, err = c.run(admin, kubelet)
+					res, diff, err = c.run(admin, kubelet)
 				}
 				sent.Add(1)
+				if err == nil {
+					seen.add(c, res)
+				}
 				if err == nil && diff == "" {
 					continue
 				}
@@ -79,10 +84,81 @@ func TestPolicyMatchesCompute(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d writes, %d differences", sent.Load(), differ.Load())
+	t.Logf("%d writes, %d differences; %s", sent.Load(), differ.Load(), seen.String())
 	if differ.Load() > 0 {
 		t.Fatalf("%d of %d writes stored something other than policy.Compute", differ.Load(), sent.Load())
 	}
+	// The generator must reach every part of the policy, or agreement proves little.
+	if *cases >= 1000 {
+		for _, m := range seen.missing() {
+			t.Errorf("no write %s (seed %d)", m, s)
+		}
+	}
+}
+
+// coverage counts the writes that reached the parts of the policy a generator could miss.
+type coverage struct {
+	records, usage, warmingUp, hold, cooling, heldAtRequests, heldAtRaw atomic.Int64
+}
+
+func (cv *coverage) add(c dcase, res policy.Result) {
+	if res.AppliedRecord == "" {
+		return
+	}
+	count := func(n *atomic.Int64, yes bool) {
+		if yes {
+			n.Add(1)
+		}
+	}
+	mem, pid := policy.Conditions(c.conditions)
+	held, atRaw := false, false
+	for _, w := range res.Warnings {
+		held = held || strings.HasPrefix(w, "pressure guard (")
+		atRaw = atRaw || strings.HasSuffix(w, "holding at the raw allocatable")
+	}
+	count(&cv.records, true)
+	count(&cv.usage, res.Applied.Usage != "")
+	count(&cv.warmingUp, strings.HasSuffix(res.Applied.Usage, ",warming-up"))
+	count(&cv.hold, res.Applied.Hold != "")
+	count(&cv.cooling, res.Applied.Hold != "" && !mem.True && !pid.True)
+	count(&cv.heldAtRequests, held && !atRaw)
+	count(&cv.heldAtRaw, held && atRaw)
+}
+
+func (cv *coverage) parts() []struct {
+	what string
+	n    int64
+} {
+	return []struct {
+		what string
+		n    int64
+	}{
+		{"stored records", cv.records.Load()},
+		{"recorded a usage statistic", cv.usage.Load()},
+		{"recorded a warming-up statistic", cv.warmingUp.Load()},
+		{"recorded a hold", cv.hold.Load()},
+		{"held while cooling down", cv.cooling.Load()},
+		{"was held at the published requests", cv.heldAtRequests.Load()},
+		{"was held at raw (requests unknown)", cv.heldAtRaw.Load()},
+	}
+}
+
+func (cv *coverage) String() string {
+	var out []string
+	for _, p := range cv.parts() {
+		out = append(out, fmt.Sprintf("%d %s", p.n, p.what))
+	}
+	return strings.Join(out, ", ")
+}
+
+func (cv *coverage) missing() []string {
+	var out []string
+	for _, p := range cv.parts() {
+		if p.n == 0 {
+			out = append(out, p.what)
+		}
+	}
+	return out
 }
 
 // racedController reports an error caused by the node lifecycle controller writing the node
@@ -129,8 +205,33 @@ var (
 	memoryValues = []string{"3840Mi", "15783436Ki", "16Gi", "1500m", "6Ei", "7Ei", "0", "1Gi", "36028797018963968", "32Pi", "31Pi", "33Pi",
 		"36028797018963969", "123456789", "1.5Gi", "8G"}
 	targetValues = []string{"cpu=0m,memory=0", "cpu=99999999999999999m,memory=99999999999999999", "cpu=-99999999999999999m,memory=-1",
-		"cpu=1m,memory=1Gi", "cpu=1,memory=1", "cpu=1e3m,memory=0", "", "cpu=500m", "cpu=100000000000000000m,memory=0"}
+		"cpu=1m,memory=1Gi", "cpu=1,memory=1", "cpu=1e3m,memory=0", "", "cpu=500m", "cpu=100000000000000000m,memory=0",
+		// With the statistic the reclaim came from: the longest record, leading zeros (recorded
+		// as Statistic.String spells them), percentiles out of range, and damaged ones.
+		"cpu=-99999999999999999m,memory=-99999999999999999,cpuUsage=p100:99999999999999999m,memoryUsage=p100:99999999999999999,window=9999999s,samples=999999,warming-up",
+		"cpu=-99999999999999999m,memory=-99999999999999999,cpuUsage=p100:99999999999999999m,memoryUsage=p100:99999999999999999,window=9999999s,samples=999999,warming-up,",
+		"cpu=2000m,memory=1073741824,cpuUsage=p095:0001500m,memoryUsage=p100:000,window=0600s,samples=040",
+		"cpu=2000m,memory=1073741824,cpuUsage=p0:1500m,memoryUsage=p100:0,window=600s,samples=40",
+		"cpu=2000m,memory=1073741824,cpuUsage=p95:1500m,memoryUsage=p101:0,window=600s,samples=40",
+		"cpu=2000m,memory=1073741824,cpuUsage=p999:1500m,memoryUsage=p100:0,window=600s,samples=40",
+		"cpu=2000m,memory=1073741824,cpuUsage=p95:1500m,memoryUsage=p100:0,window=600s,samples=40,warming-up,warming-up",
+		"cpu=2000m,memory=1073741824,cpuUsage=p95:1500m,memoryUsage=p100:0,window=10m,samples=40",
+		"cpu=2000m,memory=1073741824cpuUsage=p95:1500m,memoryUsage=p100:0,window=600s,samples=40",
+		"cpu=2000m,memory=1073741824,",
+		"cpu=2000m,memory=1073741824,cpuUsage=p95:1500m,memoryUsage=p100:0,window=600s,samples=40,Warming-up"}
+	// The pods' summed requests: valid, above MaxAmount, and not in the layout.
+	requestsValues = []string{"cpu=0m,memory=0", "cpu=99999999999999999m,memory=99999999999999999", "cpu=36028797018963969m,memory=36028797018963969",
+		"cpu=1,memory=1", "cpu=-1m,memory=0", "", "cpu=1m", "cpu=1m,memory=1,", " cpu=1m,memory=1", "cpu=000000000000000001m,memory=1",
+		"cpu=0004000m,memory=017179869184", "cpu=4000m,memory=16Gi"}
 	ratioValues = []string{"2", "1.5", "1", "3.5", "4", "abc", "0.5", "999999", "1.3333339", "1e1", " 2", "+2", "", "1.25", "3.50"}
+	// Applied records that are not ours but name a hold: the guard reads the hold of any record
+	// of at most MaxRecordLength characters (not bytes), readable or not.
+	heldRecords = []string{`{"hold":"memory-pressure"}`, `{"policy":"static","hold":"pid-pressure","allocatable":{"cpu":"4"}}`,
+		`{"hold":"memory-pressure,pid-pressure","allocatable":{"cpu":"4000m","memory":"1Gi"}}`,
+		`{"hold":"aaaaaaaaaaaaaaaamemory-pressure","allocatable":{"cpu":"4"}}`, `{"hold":"aaaaaaaaaaaaaaaaamemory-pressure","allocatable":{"cpu":"4"}}`,
+		`{"hold":"MEMORY-PRESSURE","allocatable":{"cpu":"4"}}`, `{"hold": "pid-pressure","allocatable":{"cpu":"4"}}`,
+		strings.Repeat("x", 1100) + `"hold":"memory-pressure"`, strings.Repeat("é", 990) + `"hold":"pid-pressure"`,
+		strings.Repeat("é", 1000) + `"hold":"pid-pressure"`}
 )
 
 func pick(rng *rand.Rand, vs []string) string { return vs[rng.IntN(len(vs))] }
@@ -164,17 +265,20 @@ func randomList(rng *rand.Rand) corev1.ResourceList {
 }
 
 // randomConditions gives the node's clock (its newest heartbeat) on either side of the
-// settings' confirmation of the usage targets, exactly at the age limit, or none at all.
+// settings' confirmation of the usage targets, exactly at the age limit, before 1970 (negative
+// Unix seconds, still a clock), or none at all; and MemoryPressure and PIDPressure conditions True, False or Unknown, which turned
+// so before, within or after the pressure guard's cool-down by that clock, or at no known time,
+// now and then twice (the last counts).
 func randomConditions(rng *rand.Rand) []corev1.NodeCondition {
 	maxAge := settings.MaxMetricsAge
-	offsets := []time.Duration{-time.Hour, 0, time.Second, maxAge - time.Second, maxAge, maxAge + time.Second, time.Hour}
+	offsets := []time.Duration{-time.Hour, 0, time.Second, maxAge - time.Second, maxAge, maxAge + time.Second, time.Hour, -500_000 * time.Hour}
 	var cs []corev1.NodeCondition
-	for i, t := range []corev1.NodeConditionType{corev1.NodeReady, corev1.NodeMemoryPressure, corev1.NodeDiskPressure} {
+	for _, t := range []corev1.NodeConditionType{corev1.NodeReady, corev1.NodeMemoryPressure, corev1.NodeDiskPressure, corev1.NodePIDPressure} {
 		if rng.IntN(3) == 0 {
 			continue
 		}
 		c := corev1.NodeCondition{Type: t, Status: corev1.ConditionFalse, Reason: "E2E", LastTransitionTime: metav1.NewTime(confirmedAt)}
-		if i == 0 {
+		if t == corev1.NodeReady {
 			c.Status = corev1.ConditionTrue
 		}
 		if rng.IntN(6) > 0 {
@@ -182,7 +286,55 @@ func randomConditions(rng *rand.Rand) []corev1.NodeCondition {
 		}
 		cs = append(cs, c)
 	}
+	clock := policy.Heartbeat(cs)
+	if clock.IsZero() {
+		clock = confirmedAt
+	}
+	cool := policy.PressureCooldown
+	since := []time.Duration{0, time.Second, cool - time.Second, cool, cool + time.Second, time.Hour, -time.Minute}
+	statuses := []corev1.ConditionStatus{corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionFalse, corev1.ConditionUnknown}
+	for i := range cs {
+		if cs[i].Type != corev1.NodeMemoryPressure && cs[i].Type != corev1.NodePIDPressure {
+			continue
+		}
+		cs[i].Status = statuses[rng.IntN(len(statuses))]
+		cs[i].LastTransitionTime = metav1.NewTime(clock.Add(-since[rng.IntN(len(since))]))
+		if rng.IntN(8) == 0 {
+			cs[i].LastTransitionTime = metav1.Time{}
+		}
+		if rng.IntN(8) == 0 {
+			again := cs[i]
+			again.Status = statuses[rng.IntN(len(statuses))]
+			cs = append(cs, again)
+		}
+	}
 	return cs
+}
+
+var number = regexp.MustCompile(`[0-9]+`)
+
+// randomStatistic is a statistic as the publisher writes it (Statistic.String), or now and then
+// with leading zeros, which the pattern allows and the record drops, or a percentile out of range.
+func randomStatistic(rng *rand.Rand) string {
+	pct := func() int {
+		if rng.IntN(10) == 0 {
+			return rng.IntN(200)
+		}
+		return []int{1, 50, 90, 95, 99, 100}[rng.IntN(6)]
+	}
+	st := policy.Statistic{CPUPercentile: pct(), MemoryPercentile: pct(), CPU: rng.Int64N(64_000), Memory: rng.Int64N(64 << 30),
+		Window: time.Duration(rng.IntN(7200)) * time.Second, Samples: rng.IntN(500), WarmingUp: rng.IntN(4) == 0}
+	text := st.String()
+	if rng.IntN(5) == 0 {
+		// Within the pattern's digit counts: a percentile has at most 3.
+		text = number.ReplaceAllStringFunc(text, func(n string) string {
+			if len(n) < 3 {
+				return "0" + n
+			}
+			return n
+		})
+	}
+	return text
 }
 
 func randomCase(rng *rand.Rand, node string) dcase {
@@ -194,17 +346,26 @@ func randomCase(rng *rand.Rand, node string) dcase {
 		key  string
 		vals []string
 	}{
-		{names.PolicyAnnotation, []string{"static", "usage", "magic", ""}},
+		{names.PolicyAnnotation, []string{"static", "usage", "usage", "magic", ""}},
 		{names.CPURatioAnnotation, ratioValues},
 		{names.MemoryRatioAnnotation, ratioValues},
 		{names.UsageTargetAnnotation, targetValues},
+		{names.RequestsAnnotation, requestsValues},
 	} {
 		if rng.IntN(3) > 0 {
 			c.annotations[a.key] = pick(rng, a.vals)
 		}
 	}
+	// Published records as the webhook writes them: a target with or without the statistic it
+	// came from (a warming-up one included), and the requests.
 	if rng.IntN(3) > 0 {
 		c.annotations[names.UsageTargetAnnotation] = fmt.Sprintf("cpu=%dm,memory=%d", rng.Int64N(40_000)-8_000, rng.Int64N(64<<30)-(8<<30))
+		if rng.IntN(3) > 0 {
+			c.annotations[names.UsageTargetAnnotation] += "," + randomStatistic(rng)
+		}
+	}
+	if rng.IntN(2) == 0 {
+		c.annotations[names.RequestsAnnotation] = fmt.Sprintf("cpu=%dm,memory=%d", rng.Int64N(64_000), rng.Int64N(64<<30))
 	}
 	c.conditions = randomConditions(rng)
 	c.alloc = randomList(rng)
@@ -220,8 +381,10 @@ func randomCase(rng *rand.Rand, node string) dcase {
 	switch rng.IntN(6) {
 	case 0:
 	case 1, 2, 3:
-		prev := policy.Compute(policy.Input{Node: policy.Node{Name: c.node, Annotations: c.annotations,
-			Allocatable: randomList(rng), Capacity: randomList(rng)}, Writer: "x"}, settings)
+		// The earlier write saw its own conditions: its record may carry a statistic and a hold.
+		prevNode := policy.NodeFrom(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: c.node, Annotations: c.annotations},
+			Status: corev1.NodeStatus{Allocatable: randomList(rng), Capacity: randomList(rng), Conditions: randomConditions(rng)}})
+		prev := policy.Compute(policy.Input{Node: prevNode, Writer: "x"}, settings)
 		if prev.RawRecord != "" {
 			c.annotations[names.RawAnnotation] = prev.RawRecord
 			c.annotations[names.AppliedAnnotation] = prev.AppliedRecord
@@ -249,12 +412,16 @@ func randomCase(rng *rand.Rand, node string) dcase {
 				c.annotations[key] = pick(rng, damaged)
 			}
 		}
+		if rng.IntN(2) == 0 {
+			c.annotations[names.AppliedAnnotation] = pick(rng, heldRecords)
+		}
 	}
 	return c
 }
 
-// run stores the case's starting state, sends its write as a dry run, and compares.
-func (c dcase) run(admin, kubelet kubernetes.Interface) (string, error) {
+// run stores the case's starting state, sends its write as a dry run, and compares: the
+// result is what policy.Compute says, the string the differences.
+func (c dcase) run(admin, kubelet kubernetes.Interface) (policy.Result, string, error) {
 	ctx := context.Background()
 	writer := admin
 	if c.kubelet {
@@ -282,7 +449,7 @@ func (c dcase) run(admin, kubelet kubernetes.Interface) (string, error) {
 	} else {
 		stored, err = c.store(ctx, admin)
 		if err != nil {
-			return "", fmt.Errorf("storing the starting state: %w", err)
+			return policy.Result{}, "", fmt.Errorf("storing the starting state: %w", err)
 		}
 		in.ResourceVersion = stored.ResourceVersion
 		in.Labels = stored.Labels
@@ -291,16 +458,16 @@ func (c dcase) run(admin, kubelet kubernetes.Interface) (string, error) {
 		got, err = writer.CoreV1().Nodes().UpdateStatus(ctx, in, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
 	}
 	if err != nil {
-		return "", fmt.Errorf("the dry-run write failed: %w", err)
+		return policy.Result{}, "", fmt.Errorf("the dry-run write failed: %w", err)
 	}
 	if stored != nil {
 		in.Spec = stored.Spec
 	}
-	want, err := expected(in, stored, c)
+	want, res, err := expected(in, stored, c)
 	if err != nil {
-		return "", err
+		return policy.Result{}, "", err
 	}
-	return compare(want, got), nil
+	return res, compare(want, got), nil
 }
 
 // store makes the node hold the case's stored state, without the policy: the opt-in label is
@@ -342,7 +509,7 @@ func (c dcase) store(ctx context.Context, cs kubernetes.Interface) (*corev1.Node
 }
 
 // expected is the webhook's answer applied to the write, as the apiserver would store it.
-func expected(in, stored *corev1.Node, c dcase) (*corev1.Node, error) {
+func expected(in, stored *corev1.Node, c dcase) (*corev1.Node, policy.Result, error) {
 	writer := "kubernetes-admin"
 	if c.kubelet {
 		writer = names.KubeletUser(c.node)
@@ -359,7 +526,7 @@ func expected(in, stored *corev1.Node, c dcase) (*corev1.Node, error) {
 				err = json.Unmarshal(b, &back)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", k, q.String(), err)
+				return nil, policy.Result{}, fmt.Errorf("%s %s: %w", k, q.String(), err)
 			}
 			l[k] = back
 		}
@@ -371,26 +538,26 @@ func expected(in, stored *corev1.Node, c dcase) (*corev1.Node, error) {
 	res := policy.Compute(input, settings)
 	ops, err := nodepatch.Operations(input.Node, res)
 	if err != nil {
-		return nil, err
+		return nil, policy.Result{}, err
 	}
 	patch, err := nodepatch.Marshal(ops)
 	if err != nil {
-		return nil, err
+		return nil, policy.Result{}, err
 	}
 	doc, err := json.Marshal(in)
 	if err != nil {
-		return nil, err
+		return nil, policy.Result{}, err
 	}
 	p, err := evanjsonpatch.DecodePatch(patch)
 	if err != nil {
-		return nil, err
+		return nil, policy.Result{}, err
 	}
 	out, err := p.Apply(doc)
 	if err != nil {
-		return nil, fmt.Errorf("applying %s: %w", patch, err)
+		return nil, policy.Result{}, fmt.Errorf("applying %s: %w", patch, err)
 	}
 	var n corev1.Node
-	return &n, json.Unmarshal(out, &n)
+	return &n, res, json.Unmarshal(out, &n)
 }
 
 func compare(want, got *corev1.Node) string {
