@@ -92,6 +92,10 @@ func (p *metricsPoller) clock() time.Time {
 	return time.Now()
 }
 
+// maxClockAhead is how far a sample's timestamp may be ahead of the webhook's clock: clocks
+// that NTP keeps agree within a second or two.
+const maxClockAhead = 5 * time.Second
+
 // observe adds each listed node's sample to its window and forgets the windows of nodes absent
 // from the lists for longer than the window: all their samples would have dropped out by the
 // time they came back.
@@ -109,9 +113,11 @@ func (p *metricsPoller) observe(items []metricsv1beta1.NodeMetrics, now time.Tim
 		w.listed = now
 		cpu, okCPU := nm.Usage[corev1.ResourceCPU]
 		mem, okMem := nm.Usage[corev1.ResourceMemory]
-		if !okCPU || !okMem || cpu.Sign() < 0 || mem.Sign() < 0 {
+		if !okCPU || !okMem || cpu.Sign() < 0 || mem.Sign() < 0 || nm.Timestamp.Time.After(now.Add(maxClockAhead)) {
 			// Not a usable sample: the node's newest sample ages, and once it is older than
-			// the settings allow the node falls back to raw, as without metrics.
+			// the settings allow the node falls back to raw, as without metrics. A sample from
+			// the future (a clock running ahead) would look fresh for as long as it is ahead
+			// and make every true sample after it look old, so it is not taken either.
 			continue
 		}
 		// policy.Amount rounds up: the window never holds less than was measured.
