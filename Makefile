@@ -56,6 +56,27 @@ $(STATICCHECK):
 $(ACTIONLINT):
 	GOBIN=$(dir $@) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
+# promtool checks and unit-tests the alerting rules of deploy/components/monitoring. Its version
+# is the one hack/tools/prometheus/go.mod pins (the module and go.sum it is built from); the
+# binary is cached in bin/ per version, built next to its place and renamed so that an
+# interrupted build never looks cached.
+PROMTOOL_VERSION := $(shell awk '$$1 == "require" && $$2 == "github.com/prometheus/prometheus" { print $$3 }' hack/tools/prometheus/go.mod)
+PROMTOOL := $(BIN)/promtool-$(PROMTOOL_VERSION)/promtool
+
+$(PROMTOOL):
+	mkdir -p $(dir $@)
+	cd hack/tools/prometheus && CGO_ENABLED=0 GOFLAGS=-mod=readonly GOWORK=off \
+		$(GO) build -trimpath -ldflags '-s -w' -o $@.tmp github.com/prometheus/prometheus/cmd/promtool
+	mv -f $@.tmp $@
+
+# The module downloads are the sources that declare the Kubernetes and controller-runtime metrics
+# the rules read, which the test checks the names against.
+.PHONY: test-monitoring
+test-monitoring: $(PROMTOOL) ## promtool: check the monitoring component's alerting rules and run their unit tests.
+	cd hack/tools && GOFLAGS=-mod=readonly GOWORK=off $(GO) mod download k8s.io/apiserver
+	$(GO) mod download sigs.k8s.io/controller-runtime
+	$(GO) test -count=1 ./deploy/components/monitoring -args -promtool=$(PROMTOOL)
+
 tools: ## Build and cache the local control plane binaries in bin/ (once per version).
 	hack/build-tools.sh
 
