@@ -30,7 +30,7 @@ build: ## Build bin/overcommit-webhook and bin/kubectl-overcommit.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-overcommit ./plugin
 	install -m 0755 plugin/kubectl_complete-overcommit $(BIN)/kubectl_complete-overcommit
 
-test: lint test-unit test-fuzz test-e2e test-krew test-image ## Everything CI runs.
+test: lint test-unit test-fuzz test-monitoring test-e2e test-krew test-image ## Everything CI runs.
 
 test-unit: ## Unit and handler tests.
 	$(GO) test -race -count=1 ./...

@@ -129,7 +129,8 @@ func TestServer(t *testing.T) {
 	// deletion are still patched.
 	checkMetrics(t, metricsPort, `overcommit_webhook_requests_total{outcome="patched",webhook="node"} 1`,
 		"overcommit_webhook_request_duration_seconds_bucket", `overcommit_node_patches_total{policy="static"} 1`, "process_resident_memory_bytes",
-		"overcommit_usage_history_nodes ", "overcommit_usage_history_nodes_warming_up ", "overcommit_usage_history_samples ")
+		"overcommit_usage_history_nodes ", "overcommit_usage_history_nodes_warming_up ", "overcommit_usage_history_samples ",
+		"overcommit_webhook_serving_certificate_expiry_timestamp_seconds ")
 
 	// Without the ConfigMap, nodes are left unchanged, as in policy mode.
 	if err := kube.CoreV1().ConfigMaps("ns").Delete(context.Background(), "s", metav1.DeleteOptions{}); err != nil {

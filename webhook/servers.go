@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/overcommit-dev/overcommit/webhook/admission"
+	"github.com/overcommit-dev/overcommit/webhook/certs"
 	"github.com/overcommit-dev/overcommit/webhook/nodes"
 	"github.com/overcommit-dev/overcommit/webhook/pods"
 	"github.com/overcommit-dev/overcommit/webhook/selfsigned"
@@ -40,6 +42,8 @@ func newAdmissionServer(o *options, log *slog.Logger, reg *prometheus.Registry, 
 	// One budget for both paths: the memory bound holds for the process.
 	limits := admission.NewLimits()
 	reg.MustRegister(limits.Collector())
+	// Read at each scrape: the certificate in --cert-dir may be replaced at any time.
+	reg.MustRegister(certs.NewExpiryCollector(filepath.Join(o.certDir, "tls.crt")))
 	srv.Register("/mutate-node", &admission.Webhook{
 		Name: "node", Handler: nodeHandler, Metrics: wire, Log: log, OnPanic: nodeHandler.OnPanic, Limits: limits,
 	})
