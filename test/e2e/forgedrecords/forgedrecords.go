@@ -148,6 +148,10 @@ func Run(t *testing.T, e Env) {
 			func() error {
 				return patch(forger, types.MergePatchType, mergeAnn(map[string]any{names.UsageTargetAnnotation: "cpu=1000000000m,memory=0"}))
 			}},
+		{"a requests record", recordsvalidation.UsageTargetMessage,
+			func() error {
+				return patch(forger, types.MergePatchType, mergeAnn(map[string]any{names.RequestsAnnotation: "cpu=1000000000m,memory=0"}))
+			}},
 		{"even an admin's forged raw record", recordsvalidation.RecordsMessage,
 			func() error {
 				return patch(admin, types.MergePatchType, mergeAnn(map[string]any{names.RawAnnotation: forgedRaw}))
@@ -219,11 +223,16 @@ func Run(t *testing.T, e Env) {
 
 	if e.Mode == deploy.ModePolicy {
 		// The usage publisher, the webhook's ServiceAccount with the RBAC an install grants,
-		// still sets and removes targets.
+		// still sets and removes targets and requests records.
 		publisher := webhookServiceAccount(t, admin, e.Admin)
 		for _, v := range []any{"cpu=500m,memory=0", nil} {
 			if err := patch(publisher, types.MergePatchType, mergeAnn(map[string]any{names.UsageTargetAnnotation: v})); err != nil {
 				t.Errorf("the webhook's ServiceAccount writing usage target %v: %v", v, err)
+			}
+		}
+		for _, v := range []any{"cpu=500m,memory=0", nil} {
+			if err := patch(publisher, types.MergePatchType, mergeAnn(map[string]any{names.RequestsAnnotation: v})); err != nil {
+				t.Errorf("the webhook's ServiceAccount writing the requests record %v: %v", v, err)
 			}
 		}
 	}
