@@ -21,8 +21,10 @@ import (
 // Restore is how one node is opted out.
 type Restore struct {
 	Node *corev1.Node
-	// Metadata is the merge patch on the node that removes the label and the user's annotations;
-	// nil when there is none of them.
+	// Metadata is the merge patch on the node that removes the label, the user's annotations and
+	// the records the webhook publishes on opted-in nodes in policy mode (usage target,
+	// requests), in one write: the publisher watches opted-in nodes only, so nothing else would
+	// remove them; nil when there is none of them.
 	Metadata []byte
 	// Status is the merge patch on the status subresource that puts the kubelet's raw cpu and
 	// memory back and removes the webhook's records; nil when there is nothing to restore.
@@ -42,7 +44,8 @@ func PlanRestore(n *corev1.Node) (Restore, error) {
 	if _, ok := n.Labels[names.EnabledLabel]; ok {
 		labels[names.EnabledLabel] = nil
 	}
-	for _, k := range []string{names.CPURatioAnnotation, names.MemoryRatioAnnotation, names.PolicyAnnotation} {
+	for _, k := range []string{names.CPURatioAnnotation, names.MemoryRatioAnnotation, names.PolicyAnnotation,
+		names.UsageTargetAnnotation, names.RequestsAnnotation} {
 		if _, ok := n.Annotations[k]; ok {
 			ann[k] = nil
 		}

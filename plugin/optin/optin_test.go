@@ -31,6 +31,9 @@ func TestPlanRestore(t *testing.T) {
 	unreadable := testcluster.Node("b").Enabled(s).Build()
 	unreadable.Annotations[names.RawAnnotation] = "{"
 	onlyLabel := testcluster.Node("c").Label(names.EnabledLabel, names.EnabledValue).Build()
+	// Policy mode: the webhook publishes the node's usage target and requests on the node.
+	published := testcluster.Node("e").Annotate(names.UsageTargetAnnotation, "cpu=1000m,memory=0").
+		Annotate(names.RequestsAnnotation, "cpu=3000m,memory=1073741824").Enabled(s, names.PolicyAnnotation, "usage").Build()
 	for _, tc := range []struct {
 		name                   string
 		node                   *corev1.Node
@@ -41,6 +44,12 @@ func TestPlanRestore(t *testing.T) {
 		name:         "enabled",
 		node:         enabled,
 		wantMetadata: `{"metadata":{"annotations":{"overcommit.dev/cpu-ratio":null,"overcommit.dev/policy":null},"labels":{"overcommit.dev/enabled":null}}}`,
+		wantStat:     `{"metadata":{"annotations":{"overcommit.dev/applied":null,"overcommit.dev/raw":null}},"status":{"allocatable":{"cpu":"4","memory":"8Gi"},"capacity":{"cpu":"4","memory":"8Gi"}}}`,
+		wantAfter:    "4/8Gi",
+	}, {
+		name:         "published records of policy mode",
+		node:         published,
+		wantMetadata: `{"metadata":{"annotations":{"overcommit.dev/policy":null,"overcommit.dev/requests":null,"overcommit.dev/usage-target":null},"labels":{"overcommit.dev/enabled":null}}}`,
 		wantStat:     `{"metadata":{"annotations":{"overcommit.dev/applied":null,"overcommit.dev/raw":null}},"status":{"allocatable":{"cpu":"4","memory":"8Gi"},"capacity":{"cpu":"4","memory":"8Gi"}}}`,
 		wantAfter:    "4/8Gi",
 	}, {
@@ -81,8 +90,8 @@ func TestPlanRestore(t *testing.T) {
 			if got := after.Status.Allocatable.Cpu().String() + "/" + after.Status.Allocatable.Memory().String(); got != tc.wantAfter {
 				t.Errorf("restored %s, want %s", got, tc.wantAfter)
 			}
-			for _, k := range []string{names.RawAnnotation, names.AppliedAnnotation, names.CPURatioAnnotation, names.PolicyAnnotation} {
-				if _, ok := after.Annotations[k]; ok {
+			for k := range after.Annotations {
+				if strings.HasPrefix(k, names.Prefix) {
 					t.Errorf("%s left behind", k)
 				}
 			}
