@@ -261,7 +261,7 @@ func TestLocal(t *testing.T) {
 	}, {
 		name: "memory pressure on the static policy: the pods are read", node: pressured, settings: s,
 		// 12Gi by the ratio, held at the 11Gi requested.
-		want: want{CPU: "6", Memory: "11Gi", Hold: policy.HoldMemory, Warnings: []string{"pressure guard (memory-pressure): memory held at 11811160064 instead of 12884901888"}}, podReads: true,
+		want: want{CPU: "6", Memory: "11Gi", Hold: policy.HoldMemory, Warnings: []string{"pressure guard (memory-pressure): memory held at 11Gi instead of 12Gi"}}, podReads: true,
 	}, {
 		name: "static policy, no pressure: no pods read", node: testcluster.Node("static").Enabled(s, names.MemoryRatioAnnotation, "1.5").Build(), settings: s,
 		want: want{CPU: "6", Memory: "12Gi", Warnings: []string{}},

@@ -164,12 +164,13 @@ func Compute(in Input, s Settings) Result {
 		Snapshot: Snapshot{Allocatable: corev1.ResourceList{}, Capacity: corev1.ResourceList{}}}
 
 	var target UsageTarget
+	var warmingUp bool
 	if pol == names.PolicyUsage {
 		var stat *Statistic
 		target, stat = res.usage(in, s, base)
 		if stat != nil && target != nil {
 			res.Applied.Usage = stat.String()
-			if stat.WarmingUp {
+			if warmingUp = stat.WarmingUp; warmingUp {
 				res.warnf("usage policy: the usage window covers only %s (warming up since the webhook started); allocatable held at the pods' requests", stat.Window)
 			}
 		}
@@ -222,8 +223,9 @@ func Compute(in Input, s Settings) Result {
 			was := next
 			next = hold(raw, next, requested[name], requestsKnown)
 			if next != was {
+				held, would := Quantity(name, next), Quantity(name, was)
 				res.warnf("pressure guard (%s): %s held at %s instead of %s until the node has been clear for %s",
-					holdWhy, name, spell(name, next), spell(name, was), PressureCooldown)
+					holdWhy, name, held.String(), would.String(), PressureCooldown)
 			}
 		}
 		res.Allocatable[name] = Quantity(name, next)
@@ -250,7 +252,7 @@ func Compute(in Input, s Settings) Result {
 		res.RawRecord = rawRecord
 		res.AppliedRecord = appliedRecordOf(res.Applied, computed, computedCap)
 	}
-	res.Reason = reason(pol, cpuRatio, memRatio, res.Fallback)
+	res.Reason = reason(pol, cpuRatio, memRatio, res.Fallback, warmingUp)
 	return res
 }
 
@@ -397,9 +399,12 @@ func (res *Result) warnf(format string, args ...any) {
 	res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...))
 }
 
-func reason(pol string, cpu, mem Ratio, fellBack bool) string {
-	if fellBack {
+func reason(pol string, cpu, mem Ratio, fellBack, warmingUp bool) string {
+	switch {
+	case fellBack:
 		return fmt.Sprintf("%s policy fell back to raw where inputs were missing (cpu up to x%s, memory up to x%s)", pol, cpu, mem)
+	case warmingUp:
+		return fmt.Sprintf("usage policy: warming up, held at the pods' requests (cpu up to x%s, memory up to x%s)", cpu, mem)
 	}
 	if pol == names.PolicyUsage {
 		return fmt.Sprintf("usage policy: unused requests reclaimed (cpu up to x%s, memory up to x%s)", cpu, mem)
