@@ -85,6 +85,8 @@ func TestGolden(t *testing.T) {
 		{name: "savings-bad-sort", opts: withSettings(), args: []string{"savings", "--sort-by", "cpu"}},
 		{name: "savings-selector-matches-nothing", opts: withSettings(), args: []string{"savings", "-l", "pool=none"}},
 		{name: "savings-args", opts: withSettings(), args: []string{"savings", "node-a"}},
+		{name: "savings-csv", opts: withMetrics(withSettings()), args: []string{"savings", "-o", "csv", "--sort-by", "cpu-usage"}},
+		{name: "savings-csv-no-metrics", opts: withWindow(withSettings()), args: []string{"savings", "-o", "csv"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c *testcluster.Cluster

@@ -152,7 +152,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"enable", "node-a", "--policy", "x"}, `invalid --policy "x": must be "static" or "usage"`},
 		{[]string{"enable", "node-a", "--dry-run", "x"}, `invalid --dry-run "x": must be "none", "client" or "server"`},
 		{[]string{"savings", "--sort-by", "x"}, `invalid --sort-by "x": must be one of `},
-		{[]string{"savings", "-o", "x"}, `invalid -o/--output "x": must be one of table, json, yaml`},
+		{[]string{"savings", "-o", "x"}, `invalid -o/--output "x": must be one of table, json, yaml, csv`},
 		{[]string{"sidecars", "--webhook-namespace", ""}, `invalid --webhook-namespace "": must not be empty`},
 		{[]string{"inject", "-f", "-", "--from-cluster", "--webhook-namespace", ""}, `invalid --webhook-namespace "": must not be empty`},
 		{[]string{"install", "--overlay", "x"}, `invalid --overlay "x": must be `},

@@ -25,7 +25,7 @@ type SavingsOptions struct {
 func NewCmdSavings(streams genericiooptions.IOStreams, f ClientFactory) *cobra.Command {
 	o := &SavingsOptions{base: base{IOStreams: streams, factory: f}}
 	cmd := &cobra.Command{
-		Use:   "savings [-l SELECTOR] [--sort-by KEY] [-o table|json|yaml]",
+		Use:   "savings [-l SELECTOR] [--sort-by KEY] [-o table|json|yaml|csv]",
 		Short: "Show per-node raw and overcommitted allocatable, requests, usage and the capacity gained",
 		Long: `Show one row per node: the kubelet's raw allocatable, the allocatable stored now (what the
 scheduler sees), the requests of the node's non-terminal pods counted like the scheduler, measured
@@ -34,7 +34,13 @@ usage from metrics.k8s.io, and the extra schedulable capacity overcommit gives (
 The TOTAL row sums the rows; the line below says how many nodes' worth of capacity the extra is:
 total extra / (total raw / number of nodes listed).
 
-Without metrics.k8s.io (no metrics-server) it says so once and leaves the usage columns out.`,
+USE% is usage as a percentage of requests: "-" on a node whose pods request nothing.
+
+Without metrics.k8s.io (no metrics-server) it says so once and leaves the usage columns out.
+
+-o csv prints a header row and one row per node with the amounts as quantities ("2500m",
+"8Gi"), the same columns with or without metrics (an unknown amount is an empty cell), and no
+TOTAL row, so that summing a column counts every node once.`,
 		Example: `  # Every node
   kubectl overcommit savings
 
@@ -42,7 +48,10 @@ Without metrics.k8s.io (no metrics-server) it says so once and leaves the usage 
   kubectl overcommit savings -l overcommit.dev/enabled=true --sort-by cpu-extra
 
   # For scripts
-  kubectl overcommit savings -o json | jq .total.nodesGained`,
+  kubectl overcommit savings -o json | jq .total.nodesGained
+
+  # For a spreadsheet: a header row and one row per node, no TOTAL row
+  kubectl overcommit savings -o csv > savings.csv`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("savings takes no node names (got %q); select nodes with -l/--selector", args)
@@ -53,9 +62,9 @@ Without metrics.k8s.io (no metrics-server) it says so once and leaves the usage 
 	}
 	cmd.Flags().StringVarP(&o.selector, "selector", "l", "", "Selector (label query) to filter nodes on, supports '=', '==', '!=', 'in', 'notin' (e.g. -l key1=value1,key2=value2)")
 	cmd.Flags().StringVar(&o.sortBy, "sort-by", "name", "Sort rows by one of: name, cpu-extra, memory-extra, cpu-requests, memory-requests, cpu-usage, memory-usage, pods (amounts largest first)")
-	cmd.Flags().StringVarP(&o.output, "output", "o", output.FormatTable, "Output format: table, json or yaml")
+	cmd.Flags().StringVarP(&o.output, "output", "o", output.FormatTable, "Output format: table, json, yaml or csv (a header row and one row per node, no TOTAL row)")
 	_ = cmd.RegisterFlagCompletionFunc("sort-by", fixedCompletion(savings.SortKeys...))
-	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(output.FormatTable, output.FormatJSON, output.FormatYAML))
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(output.FormatTable, output.FormatJSON, output.FormatYAML, savings.FormatCSV))
 	return cmd
 }
 
@@ -66,7 +75,7 @@ func (o *SavingsOptions) Complete(_ *cobra.Command, _ []string) error {
 
 // Validate checks everything that needs no API call.
 func (o *SavingsOptions) Validate() error {
-	if err := outputFormat(o.output, output.FormatTable, output.FormatJSON, output.FormatYAML); err != nil {
+	if err := outputFormat(o.output, output.FormatTable, output.FormatJSON, output.FormatYAML, savings.FormatCSV); err != nil {
 		return err
 	}
 	if err := savings.ValidateSortKey(o.sortBy); err != nil {
@@ -97,8 +106,11 @@ func (o *SavingsOptions) Run(ctx context.Context) error {
 	if err := r.Sort(o.sortBy); err != nil {
 		return err
 	}
-	if o.output == output.FormatTable {
+	switch o.output {
+	case output.FormatTable:
 		return r.WriteTable(o.Out)
+	case savings.FormatCSV:
+		return r.WriteCSV(o.Out)
 	}
 	if err := output.Encode(o.Out, o.output, r); err != nil {
 		return errors.Join(errors.New("printing the savings report"), err)

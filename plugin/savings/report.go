@@ -67,6 +67,10 @@ type Amounts struct {
 	Usage *resource.Quantity `json:"usage,omitempty"`
 	// Extra is Allocatable - Raw: the schedulable capacity overcommit adds.
 	Extra resource.Quantity `json:"extra"`
+	// UsagePercentOfRequests is Usage ÷ Requests in whole percent, rounded half up; absent when
+	// usage is unknown or nothing is requested (no ratio to give). In the total it is over the
+	// nodes that have a sample, so that unmeasured nodes' requests do not dilute it.
+	UsagePercentOfRequests *int64 `json:"usagePercentOfRequests,omitempty"`
 }
 
 // Total sums the rows.
@@ -99,7 +103,9 @@ type Input struct {
 // sums is one resource's integer amounts: millicores or bytes.
 type sums struct {
 	raw, alloc, requests, usage, extra int64
-	hasUsage                           bool
+	// measuredRequests are the requests of the nodes that have a usage sample.
+	measuredRequests int64
+	hasUsage         bool
 }
 
 // Build computes the report, rows in node-name order.
@@ -139,6 +145,7 @@ func Build(in Input) *SavingsReport {
 			s.requests = load.Requests.Of(name)
 			if q, ok := usage[name]; ok {
 				s.usage, s.hasUsage = policy.Amount(name, q), true
+				s.measuredRequests = s.requests
 			}
 			s.extra = s.alloc - s.raw
 			a := s.amounts(name)
@@ -154,6 +161,7 @@ func Build(in Input) *SavingsReport {
 			t.extra += s.extra
 			if s.hasUsage {
 				t.usage += s.usage
+				t.measuredRequests += s.requests
 			}
 			// The total has usage whenever metrics were read, even if no node had a sample.
 			t.hasUsage = r.UsageAvailable
@@ -184,8 +192,22 @@ func (s sums) amounts(name corev1.ResourceName) Amounts {
 	if s.hasUsage {
 		u := policy.Quantity(name, s.usage)
 		a.Usage = &u
+		a.UsagePercentOfRequests = percentOf(s.usage, s.measuredRequests)
 	}
 	return a
+}
+
+// percentOf is part ÷ whole in whole percent, rounded half up; nil when whole is not positive.
+// Big integers: bytes summed over thousands of nodes, times 100, can overflow int64.
+func percentOf(part, whole int64) *int64 {
+	if whole <= 0 {
+		return nil
+	}
+	num := new(big.Int).Mul(big.NewInt(part), big.NewInt(200))
+	w := big.NewInt(whole)
+	num.Add(num, w)
+	p := num.Div(num, w.Mul(w, big.NewInt(2))).Int64()
+	return &p
 }
 
 // nodesGained is extra ÷ (raw ÷ nodes) to two decimal places, rounded half away from zero.

@@ -26,7 +26,7 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 	for _, res := range []string{"CPU", "MEMORY"} {
 		header = append(header, res+" RAW", res+" ALLOC", res+" REQ")
 		if r.UsageAvailable {
-			header = append(header, res+" USED")
+			header = append(header, res+" USED", res+" USE%")
 		}
 		header = append(header, res+" EXTRA")
 	}
@@ -70,11 +70,11 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a Amounts) []string {
 	row = append(row, a.Raw.String(), a.Allocatable.String(), a.Requests.String())
 	if r.UsageAvailable {
-		u := unknown
+		u, pct := unknown, unknown
 		if a.Usage != nil {
-			u = a.Usage.String()
+			u, pct = a.Usage.String(), percentCell(a.UsagePercentOfRequests)
 		}
-		row = append(row, u)
+		row = append(row, u, pct)
 	}
 	return append(row, output.Signed(name, a.Extra))
 }
@@ -87,4 +87,12 @@ func (n NodeSavings) basis() string {
 		stat = n.UsageStatistic.Short()
 	}
 	return output.Basis(stat, output.Held(n.Hold))
+}
+
+// percentCell is the USE% cell of a known usage: "-" when nothing is requested.
+func percentCell(p *int64) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.FormatInt(*p, 10) + "%"
 }
