@@ -32,7 +32,10 @@ scheduler sees), the requests of the node's non-terminal pods counted like the s
 usage from metrics.k8s.io, and the extra schedulable capacity overcommit gives (stored - raw).
 
 The TOTAL row sums the rows; the line below says how many nodes' worth of capacity the extra is:
-total extra / (total raw / number of nodes listed).
+total extra / (total raw / number of nodes listed). When a listed node is opted in, the last
+line says whether the listed nodes' raw allocatable still holds all their pods' requests if the
+opted-in node with the most raw cpu (for cpu) or memory (for memory) is lost: resources only, not
+scheduling constraints such as affinity, taints or per-node fit.
 
 USE% is usage as a percentage of requests: "-" on a node whose pods request nothing.
 

@@ -151,3 +151,80 @@ func TestWriteCSV(t *testing.T) {
 		})
 	}
 }
+
+// lossRow is one resource of a Loss, as strings.
+type lossRow struct {
+	Node, Remaining, Requests string
+	Fits                      bool
+}
+
+// TestWithoutLargestEnabled: each resource is weighed without the opted-in node with the most
+// raw allocatable of it (a larger node not opted in stays), against all pods' requests, with
+// "fits" at equality; equal nodes pick the first by name; no opted-in node, no verdict.
+func TestWithoutLargestEnabled(t *testing.T) {
+	s := policy.DefaultSettings()
+	enabled := func(name, cpu, memory string) corev1.Node {
+		return *testcluster.Node(name).Resources(cpu, memory).Enabled(s, names.CPURatioAnnotation, "2").Build()
+	}
+	wide := enabled("wide", "4", "16Gi")
+	tall := enabled("tall", "8", "8Gi")
+	big := *testcluster.Node("big").Resources("16", "32Gi").Build()
+	load := func(cpuMilli, mem int64) map[string]kube.Load {
+		return map[string]kube.Load{"big": {Requests: requests.Amount{MilliCPU: cpuMilli, Memory: mem}, Pods: 1}}
+	}
+	for _, tc := range []struct {
+		name        string
+		nodes       []corev1.Node
+		loads       map[string]kube.Load
+		want        []lossRow // cpu, memory; nil: no verdict
+		wantTableIn string
+	}{{
+		// Raw 28 cpu, 56Gi; without tall (8 cpu) 20 left, without wide (16Gi) 40Gi left.
+		name:  "fits at equality, a different node per resource",
+		nodes: []corev1.Node{big, tall, wide},
+		loads: load(20000, 40<<30),
+		want:  []lossRow{{"tall", "20", "20", true}, {"wide", "40Gi", "40Gi", true}},
+		wantTableIn: "If the largest opted-in node is lost, at raw allocatable: cpu fits (20 left >= 20 requested, without node/tall); " +
+			"memory fits (40Gi left >= 40Gi requested, without node/wide). Resources only, not scheduling constraints",
+	}, {
+		name:  "one more unit does not fit",
+		nodes: []corev1.Node{wide, tall, big},
+		loads: load(20001, 40<<30+1),
+		want:  []lossRow{{"tall", "20", "20001m", false}, {"wide", "40Gi", "42949672961", false}},
+		wantTableIn: "cpu does not fit (20 left < 20001m requested, without node/tall); " +
+			"memory does not fit (40Gi left < 42949672961 requested, without node/wide).",
+	}, {
+		name:        "equal nodes: the first by name",
+		nodes:       []corev1.Node{enabled("y", "4", "8Gi"), enabled("x", "4", "8Gi")},
+		want:        []lossRow{{"x", "4", "0", true}, {"x", "8Gi", "0", true}},
+		wantTableIn: "cpu fits (4 left >= 0 requested, without node/x)",
+	}, {
+		name:  "no opted-in node",
+		nodes: []corev1.Node{big},
+		loads: load(1000, 1<<30),
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Build(Input{Nodes: tc.nodes, Loads: tc.loads, Usage: kube.Usage{Unavailable: "x"}})
+			var got []lossRow
+			if l := r.Total.WithoutLargestEnabled; l != nil {
+				for _, f := range []LossFit{l.CPU, l.Memory} {
+					got = append(got, lossRow{f.Node, f.Remaining.String(), f.Requests.String(), f.Fits})
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			var b strings.Builder
+			if err := r.WriteTable(&b); err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantTableIn == "" {
+				if strings.Contains(b.String(), "opted-in node is lost") {
+					t.Errorf("a verdict without an opted-in node:\n%s", b.String())
+				}
+			} else if !strings.Contains(b.String(), tc.wantTableIn) {
+				t.Errorf("the table lacks %q:\n%s", tc.wantTableIn, b.String())
+			}
+		})
+	}
+}

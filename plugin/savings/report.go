@@ -83,6 +83,31 @@ type Total struct {
 	// NodesGained is the extra capacity counted in average nodes: total extra ÷ (total raw ÷
 	// nodes), i.e. how many of the listed nodes, as they are on average, the overcommit is worth.
 	NodesGained Gained `json:"nodesGained"`
+	// WithoutLargestEnabled says whether the listed nodes still hold their pods' requests at raw
+	// allocatable if the largest opted-in node is lost; absent when no listed node is opted in.
+	WithoutLargestEnabled *Loss `json:"withoutLargestEnabled,omitempty"`
+}
+
+// Loss weighs losing the opted-in node with the largest raw allocatable, per resource: since
+// each resource is weighed on its own, the answer holds whichever single opted-in node is lost.
+// It counts resources only, not scheduling constraints (affinity, taints, per-node fit).
+type Loss struct {
+	CPU    LossFit `json:"cpu"`
+	Memory LossFit `json:"memory"`
+}
+
+// LossFit is one resource of a Loss.
+type LossFit struct {
+	// Node is the opted-in node with the most raw allocatable of the resource (the first by
+	// name among equals).
+	Node string `json:"node"`
+	// Remaining is the raw allocatable of all listed nodes but Node.
+	Remaining resource.Quantity `json:"remaining"`
+	// Requests sums the requests of all listed nodes' pods, Node's included: they would need a
+	// place.
+	Requests resource.Quantity `json:"requests"`
+	// Fits says Remaining >= Requests.
+	Fits bool `json:"fits"`
 }
 
 // Gained holds NodesGained per resource as decimals with two places ("1.50").
@@ -116,6 +141,11 @@ func Build(in Input) *SavingsReport {
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 
 	var total [2]sums
+	// largest[k] is the opted-in node with the most raw allocatable of policy.Resources[k].
+	var largest [2]struct {
+		node string
+		raw  int64
+	}
 	for i := range nodes {
 		n := &nodes[i]
 		row := NodeSavings{Name: n.Name, Enabled: policy.OptedIn(n.Labels)}
@@ -154,6 +184,9 @@ func Build(in Input) *SavingsReport {
 			} else {
 				row.Memory = a
 			}
+			if l := &largest[k]; row.Enabled && (l.node == "" || s.raw > l.raw) {
+				l.node, l.raw = n.Name, s.raw
+			}
 			t := &total[k]
 			t.raw += s.raw
 			t.alloc += s.alloc
@@ -178,6 +211,15 @@ func Build(in Input) *SavingsReport {
 	r.Total.NodesGained = Gained{
 		CPU:    nodesGained(total[0].extra, total[0].raw, len(nodes)),
 		Memory: nodesGained(total[1].extra, total[1].raw, len(nodes)),
+	}
+	if r.Total.EnabledNodes > 0 {
+		var fits [2]LossFit
+		for k, name := range policy.Resources {
+			remaining := total[k].raw - largest[k].raw
+			fits[k] = LossFit{Node: largest[k].node, Remaining: policy.Quantity(name, remaining),
+				Requests: policy.Quantity(name, total[k].requests), Fits: remaining >= total[k].requests}
+		}
+		r.Total.WithoutLargestEnabled = &Loss{CPU: fits[0], Memory: fits[1]}
 	}
 	return r
 }

@@ -13,8 +13,9 @@ import (
 // unknown is kubectl top's word for a missing sample.
 const unknown = "<unknown>"
 
-// WriteTable prints one row per node, a TOTAL row, and a line saying what the extra capacity is
-// worth in nodes. The usage columns appear only when metrics.k8s.io was read; the BASIS column
+// WriteTable prints one row per node, a TOTAL row, a line saying what the extra capacity is
+// worth in nodes, and, when a node is opted in, a line saying whether the pods' requests still
+// fit at raw allocatable without the largest opted-in node. The usage columns appear only when metrics.k8s.io was read; the BASIS column
 // (the usage statistic and the pressure holds of the node policy's last write) only when some
 // node has one.
 func (r *SavingsReport) WriteTable(w io.Writer) error {
@@ -64,7 +65,24 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 		"a node's worth is the average raw allocatable of the %d nodes listed.\n",
 		output.Signed(corev1.ResourceCPU, r.Total.CPU.Extra), r.Total.NodesGained.CPU,
 		output.Signed(corev1.ResourceMemory, r.Total.Memory.Extra), r.Total.NodesGained.Memory, r.Total.Nodes)
+	if err != nil || r.Total.WithoutLargestEnabled == nil {
+		return err
+	}
+	l := r.Total.WithoutLargestEnabled
+	_, err = fmt.Fprintf(w, "If the largest opted-in node is lost, at raw allocatable: %s; %s. "+
+		"Resources only, not scheduling constraints such as affinity, taints or per-node fit.\n",
+		l.CPU.line(corev1.ResourceCPU), l.Memory.line(corev1.ResourceMemory))
 	return err
+}
+
+// line is one resource of the closing line:
+// "cpu fits (10 left >= 7500m requested, without node/node-b)".
+func (f LossFit) line(name corev1.ResourceName) string {
+	verdict, cmp := "fits", ">="
+	if !f.Fits {
+		verdict, cmp = "does not fit", "<"
+	}
+	return fmt.Sprintf("%s %s (%s left %s %s requested, without node/%s)", name, verdict, f.Remaining.String(), cmp, f.Requests.String(), f.Node)
 }
 
 func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a Amounts) []string {
