@@ -119,11 +119,14 @@ func (o *InjectOptions) Run(ctx context.Context) error {
 	return sidecars.Print(o.Out, o.output, objs)
 }
 
-func (o *InjectOptions) open() (io.ReadCloser, error) {
-	if o.filename == "-" {
-		return io.NopCloser(o.In), nil
+func (o *InjectOptions) open() (io.ReadCloser, error) { return openInput(o.In, o.filename) }
+
+// openInput opens -f: the file, or stdin for "-".
+func openInput(stdin io.Reader, filename string) (io.ReadCloser, error) {
+	if filename == "-" {
+		return io.NopCloser(stdin), nil
 	}
-	f, err := os.Open(o.filename)
+	f, err := os.Open(filename)
 	if err != nil {
 		return nil, fmt.Errorf("opening -f: %w", err)
 	}
