@@ -33,6 +33,12 @@ type ClientFactory interface {
 	Clients() (*Clients, error)
 }
 
+// NamespaceSource is a ClientFactory that knows the namespace given with -n/--namespace;
+// explicit is false when none was given (the plugin reads every namespace then).
+type NamespaceSource interface {
+	Namespace() (namespace string, explicit bool)
+}
+
 // flagFactory builds clients from kubectl's connection flags.
 type flagFactory struct {
 	flags  *genericclioptions.ConfigFlags
@@ -46,6 +52,19 @@ type flagFactory struct {
 func (f *flagFactory) Clients() (*Clients, error) {
 	f.once.Do(func() { f.clients, f.err = f.build() })
 	return f.clients, f.err
+}
+
+// Namespace is -n/--namespace when given on the command line. The kubeconfig context's
+// namespace is not read: the node reports count every namespace unless asked otherwise.
+func (f *flagFactory) Namespace() (string, bool) {
+	return explicitNamespace(f.flags)
+}
+
+func explicitNamespace(flags *genericclioptions.ConfigFlags) (string, bool) {
+	if flags.Namespace == nil || *flags.Namespace == "" {
+		return "", false
+	}
+	return *flags.Namespace, true
 }
 
 func (f *flagFactory) build() (*Clients, error) {

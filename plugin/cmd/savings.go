@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/overcommit-dev/overcommit/plugin/kube"
@@ -19,13 +22,21 @@ type SavingsOptions struct {
 	selector string
 	sortBy   string
 	output   string
+
+	allNamespaces bool
+	// namespace is -n/--namespace unless -A was given; "" counts every namespace.
+	namespace string
+
+	minCPUExtra, minMemoryExtra           string
+	maxCPUUsePercent, maxMemoryUsePercent string
+	filter                                savings.Filter
 }
 
 // NewCmdSavings returns `kubectl overcommit savings`.
 func NewCmdSavings(streams genericiooptions.IOStreams, f ClientFactory) *cobra.Command {
 	o := &SavingsOptions{base: base{IOStreams: streams, factory: f}}
 	cmd := &cobra.Command{
-		Use:   "savings [-l SELECTOR] [--sort-by KEY] [-o table|json|yaml|csv]",
+		Use:   "savings [-l SELECTOR] [-n NAMESPACE | -A] [--min-cpu-extra Q] [--max-cpu-use-percent P] [--sort-by KEY] [-o table|json|yaml|csv]",
 		Short: "Show per-node raw and overcommitted allocatable, requests, usage and the capacity gained",
 		Long: `Show one row per node: the kubelet's raw allocatable, the allocatable stored now (what the
 scheduler sees), the requests of the node's non-terminal pods counted like the scheduler, measured
@@ -38,6 +49,19 @@ opted-in node with the most raw cpu (for cpu) or memory (for memory) is lost: re
 scheduling constraints such as affinity, taints or per-node fit.
 
 USE% is usage as a percentage of requests: "-" on a node whose pods request nothing.
+
+-n/--namespace counts only that namespace's pods in PODS, REQ and USE% (the node's whole usage
+over that namespace's requests); RAW, ALLOC, USED and EXTRA stay the whole node's, and the line
+on losing the largest opted-in node is left out, since the other namespaces' pods would need
+room too. Without -n every namespace counts (the kubeconfig context's namespace does not
+narrow a node report); -A/--all-namespaces overrides -n.
+
+The threshold flags keep only the nodes that meet every bound given, and TOTAL and the lines
+below it sum only the rows shown: --min-cpu-extra and --min-memory-extra find the nodes
+overcommit promises the most on (extra = ALLOC - RAW, at least the quantity), and
+--max-cpu-use-percent and --max-memory-use-percent the nodes whose pods use the least of what
+they request (USE% at most the number; a node without a USE% is left out). The percentages
+need metrics.k8s.io.
 
 Without metrics.k8s.io (no metrics-server) it says so once and leaves the usage columns out.
 
@@ -54,7 +78,16 @@ TOTAL row, so that summing a column counts every node once.`,
   kubectl overcommit savings -o json | jq .total.nodesGained
 
   # For a spreadsheet: a header row and one row per node, no TOTAL row
-  kubectl overcommit savings -o csv > savings.csv`,
+  kubectl overcommit savings -o csv > savings.csv
+
+  # What the pods of namespace shop request on each node
+  kubectl overcommit savings -n shop
+
+  # Over-promised nodes: at least 2 cpu of extra allocatable
+  kubectl overcommit savings --min-cpu-extra 2
+
+  # Under-used nodes: pods use at most 30% of the cpu they request
+  kubectl overcommit savings --max-cpu-use-percent 30`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("savings takes no node names (got %q); select nodes with -l/--selector", args)
@@ -66,6 +99,11 @@ TOTAL row, so that summing a column counts every node once.`,
 	cmd.Flags().StringVarP(&o.selector, "selector", "l", "", "Selector (label query) to filter nodes on, supports '=', '==', '!=', 'in', 'notin' (e.g. -l key1=value1,key2=value2)")
 	cmd.Flags().StringVar(&o.sortBy, "sort-by", "name", "Sort rows by one of: name, cpu-extra, memory-extra, cpu-requests, memory-requests, cpu-usage, memory-usage, pods (amounts largest first)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", output.FormatTable, "Output format: table, json, yaml or csv (a header row and one row per node, no TOTAL row)")
+	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "Count the pods of every namespace (the default), even if -n/--namespace is given")
+	cmd.Flags().StringVar(&o.minCPUExtra, "min-cpu-extra", "", "Show only nodes with at least this much extra cpu (stored - raw allocatable), a quantity such as 500m or 2")
+	cmd.Flags().StringVar(&o.minMemoryExtra, "min-memory-extra", "", "Show only nodes with at least this much extra memory (stored - raw allocatable), a quantity such as 2Gi")
+	cmd.Flags().StringVar(&o.maxCPUUsePercent, "max-cpu-use-percent", "", "Show only nodes whose cpu usage is at most this percentage of their pods' cpu requests (CPU USE%), a whole number such as 30; needs metrics.k8s.io")
+	cmd.Flags().StringVar(&o.maxMemoryUsePercent, "max-memory-use-percent", "", "Show only nodes whose memory usage is at most this percentage of their pods' memory requests (MEMORY USE%), a whole number such as 50; needs metrics.k8s.io")
 	_ = cmd.RegisterFlagCompletionFunc("sort-by", fixedCompletion(savings.SortKeys...))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(output.FormatTable, output.FormatJSON, output.FormatYAML, savings.FormatCSV))
 	return cmd
@@ -73,7 +111,47 @@ TOTAL row, so that summing a column counts every node once.`,
 
 // Complete makes the clients.
 func (o *SavingsOptions) Complete(_ *cobra.Command, _ []string) error {
+	if ns, ok := o.factory.(NamespaceSource); ok && !o.allNamespaces {
+		if n, explicit := ns.Namespace(); explicit {
+			o.namespace = n
+		}
+	}
 	return o.completeClients()
+}
+
+// thresholds reads the threshold flags into a filter.
+func (o *SavingsOptions) thresholds() (savings.Filter, error) {
+	f := savings.Filter{MinExtra: map[corev1.ResourceName]int64{}, MaxUsePercent: map[corev1.ResourceName]int64{}}
+	var errs []error
+	for _, t := range []struct {
+		flag, value string
+		name        corev1.ResourceName
+	}{{"--min-cpu-extra", o.minCPUExtra, corev1.ResourceCPU}, {"--min-memory-extra", o.minMemoryExtra, corev1.ResourceMemory}} {
+		if t.value == "" {
+			continue
+		}
+		v, err := savings.ParseMinExtra(t.name, t.value)
+		if err != nil {
+			errs = append(errs, invalidFlag(t.flag, t.value, err))
+			continue
+		}
+		f.MinExtra[t.name] = v
+	}
+	for _, t := range []struct {
+		flag, value string
+		name        corev1.ResourceName
+	}{{"--max-cpu-use-percent", o.maxCPUUsePercent, corev1.ResourceCPU}, {"--max-memory-use-percent", o.maxMemoryUsePercent, corev1.ResourceMemory}} {
+		if t.value == "" {
+			continue
+		}
+		v, err := savings.ParseMaxUsePercent(t.value)
+		if err != nil {
+			errs = append(errs, invalidFlag(t.flag, t.value, err))
+			continue
+		}
+		f.MaxUsePercent[t.name] = v
+	}
+	return f, errors.Join(errs...)
 }
 
 // Validate checks everything that needs no API call.
@@ -83,6 +161,10 @@ func (o *SavingsOptions) Validate() error {
 	}
 	if err := savings.ValidateSortKey(o.sortBy); err != nil {
 		return invalidFlag("--sort-by", o.sortBy, err)
+	}
+	var err error
+	if o.filter, err = o.thresholds(); err != nil {
+		return err
 	}
 	return kube.Selection{Selector: o.selector}.Validate()
 }
@@ -97,15 +179,25 @@ func (o *SavingsOptions) Run(ctx context.Context) error {
 	for i := range nodes {
 		names[i] = nodes[i].Name
 	}
-	loads, err := kube.Loads(ctx, o.clients.Kube, names)
+	loads, err := kube.LoadsIn(ctx, o.clients.Kube, names, o.namespace)
 	if err != nil {
 		return err
 	}
 	usage := kube.ReadUsage(ctx, o.clients.Kube, o.clients.Metrics)
 	if usage.Unavailable != "" {
+		if o.filter.NeedsUsage() {
+			var given []string
+			for flag, v := range map[string]string{"--max-cpu-use-percent": o.maxCPUUsePercent, "--max-memory-use-percent": o.maxMemoryUsePercent} {
+				if v != "" {
+					given = append(given, flag)
+				}
+			}
+			sort.Strings(given)
+			return fmt.Errorf("%s: needs usage from metrics.k8s.io, which cannot be read: %s", strings.Join(given, " and "), usage.Unavailable)
+		}
 		o.warn("no usage columns: %s", usage.Unavailable)
 	}
-	r := savings.Build(savings.Input{Nodes: nodes, Loads: loads, Usage: usage})
+	r := savings.Build(savings.Input{Nodes: nodes, Loads: loads, Usage: usage, Namespace: o.namespace, Filter: o.filter})
 	if err := r.Sort(o.sortBy); err != nil {
 		return err
 	}

@@ -27,6 +27,18 @@ const perNodeListMax = 16
 // page is held at a time. The reads are consistent: disable's safety check must count a pod
 // bound a moment ago.
 func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[string]Load, error) {
+	return LoadsIn(ctx, c, nodes, metav1.NamespaceAll)
+}
+
+// LoadsIn is Loads counting only the pods of one namespace (metav1.NamespaceAll: every pod).
+func LoadsIn(ctx context.Context, c kubernetes.Interface, nodes []string, namespace string) (map[string]Load, error) {
+	add := func(loads map[string]Load, p *corev1.Pod) {
+		// Checked again for clients that ignore the namespace of a LIST (the fake clientset
+		// answers a field-selected LIST from every namespace).
+		if namespace == metav1.NamespaceAll || p.Namespace == namespace {
+			addPod(loads, p)
+		}
+	}
 	loads := make(map[string]Load, len(nodes))
 	for _, n := range nodes {
 		loads[n] = Load{}
@@ -39,7 +51,7 @@ func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[str
 				}
 			}
 			reset := func() { loads[n] = Load{} }
-			if err := EachPod(ctx, c, requests.ActivePodsFieldSelector(n), onNode, reset); err != nil {
+			if err := EachPodIn(ctx, c, namespace, requests.ActivePodsFieldSelector(n), onNode, reset); err != nil {
 				return nil, fmt.Errorf("cannot list the pods on node %q: %w", n, err)
 			}
 		}
@@ -49,7 +61,7 @@ func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[str
 	for _, n := range nodes {
 		wanted[n] = true
 	}
-	err := EachPod(ctx, c, requests.ActivePodsFieldSelector(""), func(p *corev1.Pod) {
+	err := EachPodIn(ctx, c, namespace, requests.ActivePodsFieldSelector(""), func(p *corev1.Pod) {
 		if wanted[p.Spec.NodeName] {
 			add(loads, p)
 		}
@@ -64,7 +76,7 @@ func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[str
 	return loads, nil
 }
 
-func add(loads map[string]Load, p *corev1.Pod) {
+func addPod(loads map[string]Load, p *corev1.Pod) {
 	// The field selector already excludes these; checking again keeps the sums right for
 	// clients that ignore field selectors (the fake clientset does).
 	if p.Spec.NodeName == "" || requests.Terminal(p) {
@@ -91,6 +103,11 @@ const PodPageSize = 5000
 // what it summed. The pages are one consistent read: each continue token carries the resource
 // version of the first page.
 func EachPod(ctx context.Context, c kubernetes.Interface, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
+	return EachPodIn(ctx, c, metav1.NamespaceAll, fieldSelector, fn, reset)
+}
+
+// EachPodIn is EachPod over one namespace's pods (metav1.NamespaceAll: every namespace).
+func EachPodIn(ctx context.Context, c kubernetes.Interface, namespace, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// nil is the restart marker; a closed channel means the listing ended (see errc).
@@ -108,7 +125,7 @@ func EachPod(ctx context.Context, c kubernetes.Interface, fieldSelector string, 
 		defer close(pages)
 		opts := metav1.ListOptions{FieldSelector: fieldSelector, Limit: PodPageSize}
 		errc <- paginate(ctx, opts, func(ctx context.Context, opts metav1.ListOptions) (metav1.ListInterface, error) {
-			list, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+			list, err := c.CoreV1().Pods(namespace).List(ctx, opts)
 			if err != nil {
 				return nil, err
 			}

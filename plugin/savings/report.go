@@ -28,9 +28,14 @@ type SavingsReport struct {
 	// UsageAvailable says whether metrics.k8s.io was read; without it no usage is reported.
 	UsageAvailable bool `json:"usageAvailable"`
 	// UsageUnavailable says why not ("" when UsageAvailable).
-	UsageUnavailable string        `json:"usageUnavailable,omitempty"`
-	Nodes            []NodeSavings `json:"nodes"`
-	Total            Total         `json:"total"`
+	UsageUnavailable string `json:"usageUnavailable,omitempty"`
+	// Namespace, when set, says that pods, requests and usage percentages count only that
+	// namespace's pods; raw, allocatable, usage and extra are the nodes' own, whoever uses them.
+	Namespace string `json:"namespace,omitempty"`
+	// Filters say which rows are shown ("cpu extra at least 1"); the total sums only those.
+	Filters []string      `json:"filters,omitempty"`
+	Nodes   []NodeSavings `json:"nodes"`
+	Total   Total         `json:"total"`
 }
 
 // NodeSavings is one node's row.
@@ -84,7 +89,9 @@ type Total struct {
 	// nodes), i.e. how many of the listed nodes, as they are on average, the overcommit is worth.
 	NodesGained Gained `json:"nodesGained"`
 	// WithoutLargestEnabled says whether the listed nodes still hold their pods' requests at raw
-	// allocatable if the largest opted-in node is lost; absent when no listed node is opted in.
+	// allocatable if the largest opted-in node is lost; absent when no listed node is opted in,
+	// and when the requests are one namespace's (the other namespaces' pods need room too, so a
+	// namespace's share fitting would not say that the pods fit).
 	WithoutLargestEnabled *Loss `json:"withoutLargestEnabled,omitempty"`
 }
 
@@ -123,6 +130,10 @@ type Input struct {
 	Loads map[string]kube.Load
 	// Usage is the NodeMetrics snapshot, or why there is none.
 	Usage kube.Usage
+	// Namespace is the namespace Loads counts, "" for all.
+	Namespace string
+	// Filter says which rows to keep; the total sums the rows kept.
+	Filter Filter
 }
 
 // sums is one resource's integer amounts: millicores or bytes.
@@ -136,7 +147,8 @@ type sums struct {
 // Build computes the report, rows in node-name order.
 func Build(in Input) *SavingsReport {
 	r := &SavingsReport{APIVersion: output.APIVersion, Kind: Kind, UsageAvailable: in.Usage.Unavailable == "",
-		UsageUnavailable: in.Usage.Unavailable, Nodes: make([]NodeSavings, 0, len(in.Nodes))}
+		UsageUnavailable: in.Usage.Unavailable, Namespace: in.Namespace, Filters: in.Filter.Descriptions(),
+		Nodes: make([]NodeSavings, 0, len(in.Nodes))}
 	nodes := append([]corev1.Node(nil), in.Nodes...)
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 
@@ -166,6 +178,7 @@ func Build(in Input) *SavingsReport {
 		if r.UsageAvailable && measured {
 			usage = nu.Usage
 		}
+		var amounts [2]sums
 		for k, name := range policy.Resources {
 			s := sums{alloc: policy.Value(n.Status.Allocatable, name)}
 			s.raw = s.alloc
@@ -178,6 +191,13 @@ func Build(in Input) *SavingsReport {
 				s.measuredRequests = s.requests
 			}
 			s.extra = s.alloc - s.raw
+			amounts[k] = s
+		}
+		if !in.Filter.keeps(amounts) {
+			continue
+		}
+		for k, name := range policy.Resources {
+			s := amounts[k]
 			a := s.amounts(name)
 			if name == corev1.ResourceCPU {
 				row.CPU = a
@@ -205,14 +225,14 @@ func Build(in Input) *SavingsReport {
 			r.Total.EnabledNodes++
 		}
 	}
-	r.Total.Nodes = len(nodes)
+	r.Total.Nodes = len(r.Nodes)
 	r.Total.CPU = total[0].amounts(corev1.ResourceCPU)
 	r.Total.Memory = total[1].amounts(corev1.ResourceMemory)
 	r.Total.NodesGained = Gained{
-		CPU:    nodesGained(total[0].extra, total[0].raw, len(nodes)),
-		Memory: nodesGained(total[1].extra, total[1].raw, len(nodes)),
+		CPU:    nodesGained(total[0].extra, total[0].raw, len(r.Nodes)),
+		Memory: nodesGained(total[1].extra, total[1].raw, len(r.Nodes)),
 	}
-	if r.Total.EnabledNodes > 0 {
+	if r.Total.EnabledNodes > 0 && in.Namespace == "" {
 		var fits [2]LossFit
 		for k, name := range policy.Resources {
 			remaining := total[k].raw - largest[k].raw

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -15,9 +16,10 @@ const unknown = "<unknown>"
 
 // WriteTable prints one row per node, a TOTAL row, a line saying what the extra capacity is
 // worth in nodes, and, when a node is opted in, a line saying whether the pods' requests still
-// fit at raw allocatable without the largest opted-in node. The usage columns appear only when metrics.k8s.io was read; the BASIS column
-// (the usage statistic and the pressure holds of the node policy's last write) only when some
-// node has one.
+// fit at raw allocatable without the largest opted-in node (left out when only one namespace's
+// pods are counted); and which rows the filters kept and which namespace is counted. The usage
+// columns appear only when metrics.k8s.io was read; the BASIS column (the usage statistic and
+// the pressure holds of the node policy's last write) only when some node has one.
 func (r *SavingsReport) WriteTable(w io.Writer) error {
 	withBasis := false
 	for _, n := range r.Nodes {
@@ -65,8 +67,29 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 		"a node's worth is the average raw allocatable of the %d nodes listed.\n",
 		output.Signed(corev1.ResourceCPU, r.Total.CPU.Extra), r.Total.NodesGained.CPU,
 		output.Signed(corev1.ResourceMemory, r.Total.Memory.Extra), r.Total.NodesGained.Memory, r.Total.Nodes)
-	if err != nil || r.Total.WithoutLargestEnabled == nil {
+	if err != nil {
 		return err
+	}
+	if len(r.Filters) > 0 {
+		if _, err := fmt.Fprintf(w, "Rows shown: %s; TOTAL sums only these rows.\n", strings.Join(r.Filters, ", ")); err != nil {
+			return err
+		}
+	}
+	if r.Namespace != "" {
+		var lost string
+		if r.Total.EnabledNodes > 0 {
+			lost = "; the line on losing the largest opted-in node is left out, since every namespace's pods would need room"
+		}
+		ratio, whole := "", "RAW, ALLOC and EXTRA are"
+		if r.UsageAvailable {
+			ratio, whole = " (USE% is the node's usage over those requests)", "RAW, ALLOC, USED and EXTRA are"
+		}
+		if _, err := fmt.Fprintf(w, "PODS and REQ count only the pods of namespace %q%s; %s the whole node's%s.\n", r.Namespace, ratio, whole, lost); err != nil {
+			return err
+		}
+	}
+	if r.Total.WithoutLargestEnabled == nil {
+		return nil
 	}
 	l := r.Total.WithoutLargestEnabled
 	_, err = fmt.Fprintf(w, "If the largest opted-in node is lost, at raw allocatable: %s; %s. "+
