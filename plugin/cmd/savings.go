@@ -30,13 +30,15 @@ type SavingsOptions struct {
 	minCPUExtra, minMemoryExtra           string
 	maxCPUUsePercent, maxMemoryUsePercent string
 	filter                                savings.Filter
+
+	pods bool
 }
 
 // NewCmdSavings returns `kubectl overcommit savings`.
 func NewCmdSavings(streams genericiooptions.IOStreams, f ClientFactory) *cobra.Command {
 	o := &SavingsOptions{base: base{IOStreams: streams, factory: f}}
 	cmd := &cobra.Command{
-		Use:   "savings [-l SELECTOR] [-n NAMESPACE | -A] [--min-cpu-extra Q] [--max-cpu-use-percent P] [--sort-by KEY] [-o table|json|yaml|csv]",
+		Use:   "savings [-l SELECTOR] [-n NAMESPACE | -A] [--min-cpu-extra Q] [--max-cpu-use-percent P] [--sort-by KEY] [--pods] [-o table|json|yaml|csv]",
 		Short: "Show per-node raw and overcommitted allocatable, requests, usage and the capacity gained",
 		Long: `Show one row per node: the kubelet's raw allocatable, the allocatable stored now (what the
 scheduler sees), the requests of the node's non-terminal pods counted like the scheduler, measured
@@ -65,9 +67,17 @@ need metrics.k8s.io.
 
 Without metrics.k8s.io (no metrics-server) it says so once and leaves the usage columns out.
 
+--pods lists, under each node's row, one indented row per pod counted on it (namespace/name)
+with its requests in REQ and its usage from metrics.k8s.io PodMetrics in USED and USE% (usage
+as a percentage of the pod's requests); -o json and -o yaml give each node a podList. The pods
+follow their node: -n/--namespace narrows them, the threshold flags select nodes, not pods. A
+pod without a PodMetrics sample (just started, or PodMetrics cannot be listed, which is said
+once) shows <unknown>.
+
 -o csv prints a header row and one row per node with the amounts as quantities ("2500m",
 "8Gi"), the same columns with or without metrics (an unknown amount is an empty cell), and no
-TOTAL row, so that summing a column counts every node once.`,
+TOTAL row, so that summing a column counts every node once. For that reason it does not take
+--pods: pod rows among node rows would count every request twice.`,
 		Example: `  # Every node
   kubectl overcommit savings
 
@@ -87,7 +97,10 @@ TOTAL row, so that summing a column counts every node once.`,
   kubectl overcommit savings --min-cpu-extra 2
 
   # Under-used nodes: pods use at most 30% of the cpu they request
-  kubectl overcommit savings --max-cpu-use-percent 30`,
+  kubectl overcommit savings --max-cpu-use-percent 30
+
+  # Each node's pods of namespace shop, with their requests and usage
+  kubectl overcommit savings --pods -n shop`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("savings takes no node names (got %q); select nodes with -l/--selector", args)
@@ -104,6 +117,7 @@ TOTAL row, so that summing a column counts every node once.`,
 	cmd.Flags().StringVar(&o.minMemoryExtra, "min-memory-extra", "", "Show only nodes with at least this much extra memory (stored - raw allocatable), a quantity such as 2Gi")
 	cmd.Flags().StringVar(&o.maxCPUUsePercent, "max-cpu-use-percent", "", "Show only nodes whose cpu usage is at most this percentage of their pods' cpu requests (CPU USE%), a whole number such as 30; needs metrics.k8s.io")
 	cmd.Flags().StringVar(&o.maxMemoryUsePercent, "max-memory-use-percent", "", "Show only nodes whose memory usage is at most this percentage of their pods' memory requests (MEMORY USE%), a whole number such as 50; needs metrics.k8s.io")
+	cmd.Flags().BoolVar(&o.pods, "pods", false, "Under each node, one row per pod counted on it with its requests and usage (PodMetrics from metrics.k8s.io); not with -o csv")
 	_ = cmd.RegisterFlagCompletionFunc("sort-by", fixedCompletion(savings.SortKeys...))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(output.FormatTable, output.FormatJSON, output.FormatYAML, savings.FormatCSV))
 	return cmd
@@ -159,6 +173,11 @@ func (o *SavingsOptions) Validate() error {
 	if err := outputFormat(o.output, output.FormatTable, output.FormatJSON, output.FormatYAML, savings.FormatCSV); err != nil {
 		return err
 	}
+	if o.pods && o.output == savings.FormatCSV {
+		return errors.New("--pods cannot be used with -o csv: the csv has one row per node under fixed columns, so that " +
+			"summing a column counts every node once, and pod rows would count every request twice; use -o json or -o yaml, " +
+			"where each node has a podList")
+	}
 	if err := savings.ValidateSortKey(o.sortBy); err != nil {
 		return invalidFlag("--sort-by", o.sortBy, err)
 	}
@@ -169,7 +188,8 @@ func (o *SavingsOptions) Validate() error {
 	return kube.Selection{Selector: o.selector}.Validate()
 }
 
-// Run reads nodes, all bound pods (one paginated LIST) and NodeMetrics, and prints the report.
+// Run reads nodes, all bound pods (one paginated LIST), NodeMetrics and, with --pods,
+// PodMetrics (one paginated LIST), and prints the report.
 func (o *SavingsOptions) Run(ctx context.Context) error {
 	nodes, err := kube.Nodes(ctx, o.clients.Kube, kube.Selection{Selector: o.selector, All: o.selector == ""})
 	if err != nil {
@@ -179,7 +199,13 @@ func (o *SavingsOptions) Run(ctx context.Context) error {
 	for i := range nodes {
 		names[i] = nodes[i].Name
 	}
-	loads, err := kube.LoadsIn(ctx, o.clients.Kube, names, o.namespace)
+	var loads map[string]kube.Load
+	var pods map[string][]kube.PodLoad
+	if o.pods {
+		loads, pods, err = kube.LoadsWithPods(ctx, o.clients.Kube, names, o.namespace)
+	} else {
+		loads, err = kube.LoadsIn(ctx, o.clients.Kube, names, o.namespace)
+	}
 	if err != nil {
 		return err
 	}
@@ -197,7 +223,15 @@ func (o *SavingsOptions) Run(ctx context.Context) error {
 		}
 		o.warn("no usage columns: %s", usage.Unavailable)
 	}
-	r := savings.Build(savings.Input{Nodes: nodes, Loads: loads, Usage: usage, Namespace: o.namespace, Filter: o.filter})
+	var podUsage kube.PodUsage
+	if o.pods && usage.Unavailable == "" {
+		// Without NodeMetrics there are no usage columns, and the warning above said why.
+		if podUsage = kube.ReadPodUsage(ctx, o.clients.Metrics, o.namespace); podUsage.Unavailable != "" {
+			o.warn("no pod usage: %s", podUsage.Unavailable)
+		}
+	}
+	r := savings.Build(savings.Input{Nodes: nodes, Loads: loads, Usage: usage, Namespace: o.namespace, Filter: o.filter,
+		Pods: pods, PodUsage: podUsage})
 	if err := r.Sort(o.sortBy); err != nil {
 		return err
 	}

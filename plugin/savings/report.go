@@ -29,6 +29,9 @@ type SavingsReport struct {
 	UsageAvailable bool `json:"usageAvailable"`
 	// UsageUnavailable says why not ("" when UsageAvailable).
 	UsageUnavailable string `json:"usageUnavailable,omitempty"`
+	// PodUsageUnavailable says why, with --pods, no pod has usage although nodes do (PodMetrics
+	// not listed: forbidden, say); "" otherwise.
+	PodUsageUnavailable string `json:"podUsageUnavailable,omitempty"`
 	// Namespace, when set, says that pods, requests and usage percentages count only that
 	// namespace's pods; raw, allocatable, usage and extra are the nodes' own, whoever uses them.
 	Namespace string `json:"namespace,omitempty"`
@@ -56,6 +59,29 @@ type NodeSavings struct {
 	// Hold names the pressure guard's holds at that write ("memory-pressure", "pid-pressure");
 	// absent when none.
 	Hold string `json:"hold,omitempty"`
+	// PodList holds one entry per counted pod, by namespace and name, with --pods only ("pods"
+	// is the count).
+	PodList []PodSavings `json:"podList,omitempty"`
+}
+
+// PodSavings is one pod's requests and usage (savings --pods).
+type PodSavings struct {
+	Namespace string     `json:"namespace"`
+	Name      string     `json:"name"`
+	CPU       PodAmounts `json:"cpu"`
+	Memory    PodAmounts `json:"memory"`
+}
+
+// PodAmounts describe one resource of one pod.
+type PodAmounts struct {
+	// Requests is the pod's request, counted like the scheduler.
+	Requests resource.Quantity `json:"requests"`
+	// Usage is the pod's measured usage from its PodMetrics (the sum of its containers); absent
+	// when unknown.
+	Usage *resource.Quantity `json:"usage,omitempty"`
+	// UsagePercentOfRequests is Usage ÷ Requests in whole percent, rounded half up; absent when
+	// usage is unknown or nothing is requested.
+	UsagePercentOfRequests *int64 `json:"usagePercentOfRequests,omitempty"`
 }
 
 // Amounts describe one resource of one node (or the sum over nodes).
@@ -134,6 +160,11 @@ type Input struct {
 	Namespace string
 	// Filter says which rows to keep; the total sums the rows kept.
 	Filter Filter
+	// Pods, when not nil, maps node names to their counted pods (kube.LoadsWithPods): each kept
+	// node lists them with their usage from PodUsage (savings --pods).
+	Pods map[string][]kube.PodLoad
+	// PodUsage is the PodMetrics snapshot, or why there is none; read only with Pods.
+	PodUsage kube.PodUsage
 }
 
 // sums is one resource's integer amounts: millicores or bytes.
@@ -147,7 +178,7 @@ type sums struct {
 // Build computes the report, rows in node-name order.
 func Build(in Input) *SavingsReport {
 	r := &SavingsReport{APIVersion: output.APIVersion, Kind: Kind, UsageAvailable: in.Usage.Unavailable == "",
-		UsageUnavailable: in.Usage.Unavailable, Namespace: in.Namespace, Filters: in.Filter.Descriptions(),
+		UsageUnavailable: in.Usage.Unavailable, PodUsageUnavailable: in.PodUsage.Unavailable, Namespace: in.Namespace, Filters: in.Filter.Descriptions(),
 		Nodes: make([]NodeSavings, 0, len(in.Nodes))}
 	nodes := append([]corev1.Node(nil), in.Nodes...)
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
@@ -219,6 +250,9 @@ func Build(in Input) *SavingsReport {
 			// The total has usage whenever metrics were read, even if no node had a sample.
 			t.hasUsage = r.UsageAvailable
 		}
+		if in.Pods != nil {
+			row.PodList = podRows(in.Pods[n.Name], in.PodUsage)
+		}
 		r.Nodes = append(r.Nodes, row)
 		r.Total.Pods += row.Pods
 		if row.Enabled {
@@ -242,6 +276,34 @@ func Build(in Input) *SavingsReport {
 		r.Total.WithoutLargestEnabled = &Loss{CPU: fits[0], Memory: fits[1]}
 	}
 	return r
+}
+
+// podRows are a node's pods by namespace and name; a pod without a sample has no usage.
+func podRows(pods []kube.PodLoad, usage kube.PodUsage) []PodSavings {
+	out := make([]PodSavings, 0, len(pods))
+	for _, p := range pods {
+		u, measured := usage.Pods[kube.PodKey(p.Namespace, p.Name)]
+		out = append(out, PodSavings{Namespace: p.Namespace, Name: p.Name,
+			CPU:    podAmounts(corev1.ResourceCPU, p.CPU, u.CPU, measured),
+			Memory: podAmounts(corev1.ResourceMemory, p.Memory, u.Memory, measured)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func podAmounts(name corev1.ResourceName, requests, usage int64, measured bool) PodAmounts {
+	a := PodAmounts{Requests: policy.Quantity(name, requests)}
+	if measured {
+		q := policy.Quantity(name, usage)
+		a.Usage = &q
+		a.UsagePercentOfRequests = percentOf(usage, requests)
+	}
+	return a
 }
 
 func (s sums) amounts(name corev1.ResourceName) Amounts {

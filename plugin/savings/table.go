@@ -53,6 +53,9 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 			row = append(row, basis)
 		}
 		rows = append(rows, row)
+		for _, p := range n.PodList {
+			rows = append(rows, r.podRow(p, withBasis))
+		}
 	}
 	footer := []string{"TOTAL", fmt.Sprintf("%d/%d enabled", r.Total.EnabledNodes, r.Total.Nodes), strconv.Itoa(r.Total.Pods)}
 	footer = r.cells(footer, corev1.ResourceCPU, r.Total.CPU)
@@ -118,6 +121,27 @@ func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a Amounts)
 		row = append(row, u, pct)
 	}
 	return append(row, output.Signed(name, a.Extra))
+}
+
+// podRow is a pod's row under its node's: the pod indented in the NODE column, its requests
+// and usage in REQ, USED and USE%, and the node-wide columns empty.
+func (r *SavingsReport) podRow(p PodSavings, withBasis bool) []string {
+	row := []string{"  " + p.Namespace + "/" + p.Name, "", ""}
+	for _, a := range []PodAmounts{p.CPU, p.Memory} {
+		row = append(row, "", "", a.Requests.String())
+		if r.UsageAvailable {
+			u, pct := unknown, unknown
+			if a.Usage != nil {
+				u, pct = a.Usage.String(), percentCell(a.UsagePercentOfRequests)
+			}
+			row = append(row, u, pct)
+		}
+		row = append(row, "")
+	}
+	if withBasis {
+		row = append(row, "")
+	}
+	return row
 }
 
 // basis is the BASIS cell, short to keep the table narrow: "p95 1200m, max 5Gi over 59m (240)",

@@ -8,6 +8,7 @@ package testcluster
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
@@ -43,6 +44,9 @@ type Options struct {
 	Objects []runtime.Object
 	// NodeMetrics are served by metrics.k8s.io; nil means metrics.k8s.io is not served.
 	NodeMetrics []metricsv1beta1.NodeMetrics
+	// PodMetrics are served with the NodeMetrics (ignored without them), a namespace's or all,
+	// in pages when the LIST has a limit; nil lists none.
+	PodMetrics []metricsv1beta1.PodMetrics
 	// NoNodePolicy leaves the status writes unchanged.
 	NoNodePolicy bool
 	// ServesMutatingAdmissionPolicy makes discovery list admissionregistration.k8s.io/v1
@@ -68,7 +72,7 @@ func New(o Options) *Cluster {
 	if o.NodeMetrics != nil {
 		c.Kube.Resources = append(c.Kube.Resources, &metav1.APIResourceList{
 			GroupVersion: "metrics.k8s.io/v1beta1",
-			APIResources: []metav1.APIResource{{Name: "nodes", Kind: "NodeMetrics"}},
+			APIResources: []metav1.APIResource{{Name: "nodes", Kind: "NodeMetrics"}, {Name: "pods", Kind: "PodMetrics", Namespaced: true}},
 		})
 		list := &metricsv1beta1.NodeMetricsList{Items: o.NodeMetrics}
 		// The fake tracker files NodeMetrics under "nodemetricses", while the client lists
@@ -76,8 +80,43 @@ func New(o Options) *Cluster {
 		c.Metrics.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, list.DeepCopy(), nil
 		})
+		c.Metrics.PrependReactor("list", "pods", listPodMetrics(o.PodMetrics))
 	}
 	return c
+}
+
+// listPodMetrics answers PodMetrics LISTs from items as the apiserver does: the LIST's namespace
+// only, at most limit items a page, with a continue token (the index of the next item) while
+// more remain.
+func listPodMetrics(items []metricsv1beta1.PodMetrics) k8stesting.ReactionFunc {
+	return func(a k8stesting.Action) (bool, runtime.Object, error) {
+		la := a.(k8stesting.ListActionImpl)
+		var matching []metricsv1beta1.PodMetrics
+		for _, pm := range items {
+			if la.Namespace == metav1.NamespaceAll || pm.Namespace == la.Namespace {
+				matching = append(matching, pm)
+			}
+		}
+		start := 0
+		if la.ListOptions.Continue != "" {
+			var err error
+			if start, err = strconv.Atoi(la.ListOptions.Continue); err != nil || start > len(matching) {
+				return true, nil, fmt.Errorf("bad continue token %q", la.ListOptions.Continue)
+			}
+		}
+		end := len(matching)
+		if l := int(la.ListOptions.Limit); l > 0 && start+l < end {
+			end = start + l
+		}
+		out := &metricsv1beta1.PodMetricsList{}
+		if end < len(matching) {
+			out.Continue = strconv.Itoa(end)
+		}
+		for _, pm := range matching[start:end] {
+			out.Items = append(out.Items, *pm.DeepCopy())
+		}
+		return true, out, nil
+	}
 }
 
 // patchNode is the apiserver for node merge patches: the nodes resource keeps status, the
@@ -292,6 +331,13 @@ func Pod(name, node, cpu, memory string) *corev1.Pod {
 func NodeMetrics(node, cpu, memory string) metricsv1beta1.NodeMetrics {
 	return metricsv1beta1.NodeMetrics{ObjectMeta: metav1.ObjectMeta{Name: node}, Timestamp: metav1.NewTime(time.Now()), Window: metav1.Duration{Duration: 30 * time.Second},
 		Usage: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}}
+}
+
+// PodMetrics returns a fresh usage sample of a pod with one container.
+func PodMetrics(namespace, name, cpu, memory string) metricsv1beta1.PodMetrics {
+	return metricsv1beta1.PodMetrics{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Timestamp: metav1.NewTime(time.Now()),
+		Window: metav1.Duration{Duration: 30 * time.Second}, Containers: []metricsv1beta1.ContainerMetrics{{Name: "app",
+			Usage: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}}}}
 }
 
 // Writes lists the actions that would change the cluster (dry runs excluded).
