@@ -5,13 +5,12 @@ import (
 	"io"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/overcommit-dev/overcommit/plugin/output"
+	"github.com/overcommit-dev/overcommit/plugin/workload"
 	"github.com/overcommit-dev/overcommit/shared/requests"
 )
 
@@ -141,34 +140,18 @@ func (r *Replicas) WriteTable(w io.Writer) error {
 // ("deployment/web"): a Pod itself, or the pod template of a Deployment, StatefulSet, DaemonSet,
 // ReplicaSet, Job or CronJob.
 func PodOf(obj runtime.Object) (*corev1.Pod, string, error) {
-	var tmpl *corev1.PodTemplateSpec
-	switch o := obj.(type) {
-	case *corev1.Pod:
+	if o, ok := obj.(*corev1.Pod); ok {
 		return o, "pod/" + o.Name, nil
-	case *appsv1.Deployment:
-		tmpl = &o.Spec.Template
-	case *appsv1.StatefulSet:
-		tmpl = &o.Spec.Template
-	case *appsv1.DaemonSet:
-		tmpl = &o.Spec.Template
-	case *appsv1.ReplicaSet:
-		tmpl = &o.Spec.Template
-	case *batchv1.Job:
-		tmpl = &o.Spec.Template
-	case *batchv1.CronJob:
-		tmpl = &o.Spec.JobTemplate.Spec.Template
-	case *corev1.PodTemplate:
-		tmpl = &o.Template
-	default:
+	}
+	if o, ok := obj.(*corev1.PodTemplate); ok {
+		return &corev1.Pod{ObjectMeta: o.Template.ObjectMeta, Spec: o.Template.Spec}, workload.Name(obj), nil
+	}
+	meta, spec, name, ok := workload.PodParts(obj)
+	if !ok {
 		return nil, "", fmt.Errorf("a %s has no pod spec: want a Pod or a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or PodTemplate",
 			obj.GetObjectKind().GroupVersionKind().Kind)
 	}
-	gvk := obj.GetObjectKind().GroupVersionKind()
-	name := ""
-	if m, ok := obj.(interface{ GetName() string }); ok {
-		name = m.GetName()
-	}
-	return &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}, strings.ToLower(gvk.Kind) + "/" + name, nil
+	return &corev1.Pod{ObjectMeta: *meta, Spec: *spec}, name, nil
 }
 
 // NodeOf is n's room, given the load of its pods.

@@ -8,8 +8,6 @@ import (
 	"io"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/overcommit-dev/overcommit/plugin/output"
+	"github.com/overcommit-dev/overcommit/plugin/workload"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/sidecar"
 )
@@ -59,28 +58,12 @@ func (in *Injector) Inject(obj runtime.Object) error {
 
 // podParts returns the metadata and spec that the webhook would see for the object's pods.
 func podParts(obj runtime.Object) (*metav1.ObjectMeta, *corev1.PodSpec, string, error) {
-	var tmpl *corev1.PodTemplateSpec
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		return &o.ObjectMeta, &o.Spec, "pod/" + o.Name, nil
-	case *appsv1.Deployment:
-		tmpl = &o.Spec.Template
-	case *appsv1.StatefulSet:
-		tmpl = &o.Spec.Template
-	case *appsv1.DaemonSet:
-		tmpl = &o.Spec.Template
-	case *appsv1.ReplicaSet:
-		tmpl = &o.Spec.Template
-	case *batchv1.Job:
-		tmpl = &o.Spec.Template
-	case *batchv1.CronJob:
-		tmpl = &o.Spec.JobTemplate.Spec.Template
-	default:
+	meta, spec, name, ok := workload.PodParts(obj)
+	if !ok {
 		gvk := obj.GetObjectKind().GroupVersionKind()
 		return nil, nil, "", fmt.Errorf("%s has no pods to inject: want a Pod or a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob", gvk.Kind)
 	}
-	m := obj.(metav1.Object)
-	return &tmpl.ObjectMeta, &tmpl.Spec, strings.ToLower(obj.GetObjectKind().GroupVersionKind().Kind) + "/" + m.GetName(), nil
+	return meta, spec, name, nil
 }
 
 // DecodeObjects reads every YAML or JSON document as a typed object, keeping its apiVersion and kind.
