@@ -26,6 +26,9 @@ import (
 type Clients struct {
 	Kube    kubernetes.Interface
 	Metrics metricsclient.Interface
+	// REST is the connection the clients were made from, for what needs more than a clientset
+	// (check's port-forward to the webhook); nil with fake clientsets.
+	REST *rest.Config
 }
 
 // ClientFactory makes the clients once the flags are parsed; tests pass fake clientsets.
@@ -95,7 +98,7 @@ func (f *flagFactory) build() (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a metrics client: %w", err)
 	}
-	return &Clients{Kube: k, Metrics: m}, nil
+	return &Clients{Kube: k, Metrics: m, REST: metricsCfg}, nil
 }
 
 // NewCmdOvercommit returns the kubectl-overcommit command, using kubectl's connection flags.
@@ -144,6 +147,7 @@ exactly what the node policy will store, and reports the savings.`,
 		NewCmdSidecars(streams, f),
 		NewCmdInject(streams, f),
 		NewCmdInstall(streams, f),
+		NewCmdCheck(streams, f),
 		NewCmdVersion(streams),
 	)
 	return root
