@@ -83,8 +83,12 @@ const (
 	FormatYAML  = "yaml"
 )
 
-// Encode writes v as JSON (indented like kubectl's -o json) or YAML.
+// Encode writes v as JSON (indented like kubectl's -o json) or YAML. A List is written one
+// element of its list at a time, in the same bytes.
 func Encode(w io.Writer, format string, v any) error {
+	if l, ok := v.(List); ok {
+		return encodeList(w, format, l)
+	}
 	b, err := json.MarshalIndent(v, "", "    ")
 	if err != nil {
 		return fmt.Errorf("encoding output: %w", err)

@@ -41,6 +41,14 @@ type SavingsReport struct {
 	Total   Total         `json:"total"`
 }
 
+// EncodedList lets output.Encode write the nodes one at a time: with --pods the report holds a
+// row per pod, and encoding the whole document at once holds it several times over.
+func (r *SavingsReport) EncodedList() (rest any, field string, n int, elem func(i int) any) {
+	without := *r
+	without.Nodes = nil
+	return &without, "nodes", len(r.Nodes), func(i int) any { return &r.Nodes[i] }
+}
+
 // NodeSavings is one node's row.
 type NodeSavings struct {
 	Name string `json:"name"`

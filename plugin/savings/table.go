@@ -36,34 +36,44 @@ func (r *SavingsReport) WriteTable(w io.Writer) error {
 	if withBasis {
 		header = append(header, "BASIS")
 	}
-	rows := make([][]string, 0, len(r.Nodes))
-	for _, n := range r.Nodes {
-		p := n.Policy
-		if !n.Enabled {
-			p = "-"
-		}
-		row := []string{n.Name, p, strconv.Itoa(n.Pods)}
-		row = r.cells(row, corev1.ResourceCPU, n.CPU)
-		row = r.cells(row, corev1.ResourceMemory, n.Memory)
-		if withBasis {
-			basis := n.basis()
-			if basis == "" {
-				basis = "-"
+	// The rows are made twice, to measure and to write, rather than held: with --pods there is
+	// one per pod.
+	rows := func(row func([]string) error) error {
+		cells := make([]string, 0, len(header))
+		for i := range r.Nodes {
+			n := &r.Nodes[i]
+			p := n.Policy
+			if !n.Enabled {
+				p = "-"
 			}
-			row = append(row, basis)
+			cells = append(cells[:0], n.Name, p, strconv.Itoa(n.Pods))
+			cells = r.cells(cells, corev1.ResourceCPU, &n.CPU)
+			cells = r.cells(cells, corev1.ResourceMemory, &n.Memory)
+			if withBasis {
+				basis := n.basis()
+				if basis == "" {
+					basis = "-"
+				}
+				cells = append(cells, basis)
+			}
+			if err := row(cells); err != nil {
+				return err
+			}
+			for j := range n.PodList {
+				if err := row(r.podRow(cells[:0], &n.PodList[j], withBasis)); err != nil {
+					return err
+				}
+			}
 		}
-		rows = append(rows, row)
-		for _, p := range n.PodList {
-			rows = append(rows, r.podRow(p, withBasis))
-		}
+		return nil
 	}
 	footer := []string{"TOTAL", fmt.Sprintf("%d/%d enabled", r.Total.EnabledNodes, r.Total.Nodes), strconv.Itoa(r.Total.Pods)}
-	footer = r.cells(footer, corev1.ResourceCPU, r.Total.CPU)
-	footer = r.cells(footer, corev1.ResourceMemory, r.Total.Memory)
+	footer = r.cells(footer, corev1.ResourceCPU, &r.Total.CPU)
+	footer = r.cells(footer, corev1.ResourceMemory, &r.Total.Memory)
 	if withBasis {
 		footer = append(footer, "")
 	}
-	if err := output.Table(w, header, rows, footer); err != nil {
+	if err := output.StreamTable(w, header, rows, footer); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "\nExtra schedulable capacity: cpu %s (%s nodes' worth), memory %s (%s nodes' worth); "+
@@ -111,7 +121,7 @@ func (f LossFit) line(name corev1.ResourceName) string {
 	return fmt.Sprintf("%s %s (%s left %s %s requested, without node/%s)", name, verdict, f.Remaining.String(), cmp, f.Requests.String(), f.Node)
 }
 
-func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a Amounts) []string {
+func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a *Amounts) []string {
 	row = append(row, a.Raw.String(), a.Allocatable.String(), a.Requests.String())
 	if r.UsageAvailable {
 		u, pct := unknown, unknown
@@ -123,11 +133,11 @@ func (r *SavingsReport) cells(row []string, name corev1.ResourceName, a Amounts)
 	return append(row, output.Signed(name, a.Extra))
 }
 
-// podRow is a pod's row under its node's: the pod indented in the NODE column, its requests
-// and usage in REQ, USED and USE%, and the node-wide columns empty.
-func (r *SavingsReport) podRow(p PodSavings, withBasis bool) []string {
-	row := []string{"  " + p.Namespace + "/" + p.Name, "", ""}
-	for _, a := range []PodAmounts{p.CPU, p.Memory} {
+// podRow appends a pod's row under its node's to row: the pod indented in the NODE column, its
+// requests and usage in REQ, USED and USE%, and the node-wide columns empty.
+func (r *SavingsReport) podRow(row []string, p *PodSavings, withBasis bool) []string {
+	row = append(row, "  "+p.Namespace+"/"+p.Name, "", "")
+	for _, a := range []*PodAmounts{&p.CPU, &p.Memory} {
 		row = append(row, "", "", a.Requests.String())
 		if r.UsageAvailable {
 			u, pct := unknown, unknown
