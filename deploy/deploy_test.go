@@ -457,6 +457,13 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		}) {
 			t.Error("no namespaced list/watch of configmaps")
 		}
+		// The node cache (the node gauges, and policy mode's publisher) lists and watches nodes
+		// in both modes.
+		if !slices.ContainsFunc(rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Equal(r.APIGroups, []string{""}) && slices.Contains(r.Resources, "nodes") && slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch")
+		}) {
+			t.Error("no list/watch of nodes")
+		}
 	})
 }
 

@@ -134,7 +134,7 @@ func newPodHandler(o *options, log *slog.Logger, reg prometheus.Registerer) *pod
 }
 
 // connect starts what the cluster connection c feeds the handlers: the settings, the usage
-// source (and the target publisher), the template store and the self-signed certificate (nil
+// source, the node cache with its gauges (and the target publisher), the template store and the self-signed certificate (nil
 // without --self-signed-secret). Each one the webhook must wait for adds its check to ready.
 func connect(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, c *clients,
 	nodeHandler *nodes.Handler, podHandler *pods.Handler, ready map[string]healthz.Checker) (*selfsigned.Provisioner, error) {
@@ -151,8 +151,13 @@ func connect(ctx context.Context, o *options, log *slog.Logger, reg prometheus.R
 		return nil, err
 	}
 	nodeHandler.Usage = src
+	// The opted-in nodes, in both modes: the node gauges (is allocatable what the policy set, and
+	// how much it gained) and, in policy mode, the publisher read them.
+	nodes := usage.NewNodeCache(c.kube)
+	nodes.Run(ctx)
+	reg.MustRegister(usage.NewNodeCollector(nodes))
 	if o.publishTargets {
-		startPublisher(ctx, o, log, reg, c.kube, src, watcher)
+		startPublisher(ctx, o, log, reg, c.kube, nodes, src, watcher)
 	}
 	store, err := startTemplates(ctx, o, log, reg, c.kube)
 	if err != nil {
@@ -204,8 +209,8 @@ func startUsage(ctx context.Context, o *options, log *slog.Logger, reg prometheu
 
 // startPublisher runs the publisher of the usage policy's targets and the nodes' requests
 // (--publish-usage-targets).
-func startPublisher(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, kube kubernetes.Interface, src *usage.Source, watcher *settings.Watcher) {
-	pub := usage.NewPublisher(kube, src, watcher.Pointer(), o.namespace, o.settingsConfigMap, usage.PublishOptions{
+func startPublisher(ctx context.Context, o *options, log *slog.Logger, reg prometheus.Registerer, kube kubernetes.Interface, nodes *usage.NodeCache, src *usage.Source, watcher *settings.Watcher) {
+	pub := usage.NewPublisher(kube, nodes, src, watcher.Pointer(), o.namespace, o.settingsConfigMap, usage.PublishOptions{
 		Interval: o.metricsRefresh, Threshold: o.targetThreshold, Log: log, Registerer: reg})
 	go pub.Run(ctx)
 }

@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,19 +56,19 @@ type Publisher struct {
 	configMap string
 	o         PublishOptions
 
-	nodes cache.SharedIndexInformer
+	nodes *NodeCache
 
 	writes *prometheus.CounterVec
 	rounds *prometheus.CounterVec
 }
 
-// NewPublisher builds a Publisher; Run starts it.
-func NewPublisher(kube kubernetes.Interface, source *Source, s *atomic.Pointer[settings.Snapshot], namespace, configMap string, o PublishOptions) *Publisher {
-	return newPublisher(kube, source, s, namespace, configMap, o)
+// NewPublisher builds a Publisher over the node cache nodes, which its owner runs; Run starts it.
+func NewPublisher(kube kubernetes.Interface, nodes *NodeCache, source *Source, s *atomic.Pointer[settings.Snapshot], namespace, configMap string, o PublishOptions) *Publisher {
+	return newPublisher(kube, nodes, source, s, namespace, configMap, o)
 }
 
-func newPublisher(kube kubernetes.Interface, source sampler, s *atomic.Pointer[settings.Snapshot], namespace, configMap string, o PublishOptions) *Publisher {
-	p := &Publisher{kube: kube, source: source, settings: s, namespace: namespace, configMap: configMap, o: o,
+func newPublisher(kube kubernetes.Interface, nodes *NodeCache, source sampler, s *atomic.Pointer[settings.Snapshot], namespace, configMap string, o PublishOptions) *Publisher {
+	p := &Publisher{kube: kube, nodes: nodes, source: source, settings: s, namespace: namespace, configMap: configMap, o: o,
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "overcommit_usage_target_writes_total",
 			Help: "Node writes in policy mode, by kind (raise, lower, remove: of the usage target; requests: of the requests record alone) and result (ok, error). One write carries both records when both moved.",
@@ -82,35 +79,11 @@ func newPublisher(kube kubernetes.Interface, source sampler, s *atomic.Pointer[s
 		}, []string{"result"}),
 	}
 	o.Registerer.MustRegister(p.writes, p.rounds)
-	p.nodes = informers.NewSharedInformerFactoryWithOptions(kube, 0,
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			lo.LabelSelector = names.EnabledLabel + "=" + names.EnabledValue
-		}),
-		informers.WithTransform(stripNode),
-	).Core().V1().Nodes().Informer()
 	return p
-}
-
-// stripNode keeps what a round reads of an opted-in node: its name, overcommit's annotations and
-// its allocatable.
-func stripNode(obj any) (any, error) {
-	n, ok := obj.(*corev1.Node)
-	if !ok {
-		return obj, nil
-	}
-	out := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, ResourceVersion: n.ResourceVersion, Annotations: map[string]string{}},
-		Status: corev1.NodeStatus{Allocatable: policy.Pick(n.Status.Allocatable)}}
-	for k, v := range n.Annotations {
-		if strings.HasPrefix(k, names.Prefix) {
-			out.Annotations[k] = v
-		}
-	}
-	return out, nil
 }
 
 // Run publishes every Interval until ctx ends.
 func (p *Publisher) Run(ctx context.Context) {
-	go p.nodes.Run(ctx.Done())
 	t := time.NewTicker(p.o.Interval)
 	defer t.Stop()
 	for {
@@ -138,15 +111,14 @@ func (p *Publisher) Round(ctx context.Context, now time.Time) error {
 	if !p.source.Synced() {
 		return fmt.Errorf("pod cache not synced yet")
 	}
-	if !p.nodes.HasSynced() {
+	if !p.nodes.Synced() {
 		return fmt.Errorf("node cache not synced yet")
 	}
 	oldest := now
-	all := p.nodes.GetStore().List()
+	all := p.nodes.Nodes()
 	var failed int
 	var last error
-	for _, obj := range all {
-		n := obj.(*corev1.Node)
+	for _, n := range all {
 		u, err := p.plan(n, s, now)
 		if !u.sampled.IsZero() && u.sampled.Before(oldest) {
 			oldest = u.sampled

@@ -249,13 +249,14 @@ func TestPublisherRoundUnconfirmed(t *testing.T) {
 func startPublisher(t *testing.T, src sampler, objs ...runtime.Object) (*fake.Clientset, *Publisher) {
 	t.Helper()
 	kube := fake.NewClientset(objs...)
-	p := newPublisher(kube, src, settings.Fixed(policy.DefaultSettings()), "ns", "settings", PublishOptions{
+	nodes := NewNodeCache(kube)
+	p := newPublisher(kube, nodes, src, settings.Fixed(policy.DefaultSettings()), "ns", "settings", PublishOptions{
 		Interval: time.Minute, Threshold: policy.MustParseRatio("0.1"),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry()})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go p.nodes.Run(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), p.nodes.HasSynced) {
+	nodes.Run(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), nodes.Synced) {
 		t.Fatal("node cache never synced")
 	}
 	return kube, p
