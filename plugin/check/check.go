@@ -91,7 +91,7 @@ func (r *Report) Err() error {
 	if r.Summary.Failures == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s failed (%s)", plural(r.Summary.Failures, "check"), r.Summary.line())
+	return fmt.Errorf("%s failed", plural(r.Summary.Failures, "check"))
 }
 
 func (s Summary) line() string {

@@ -290,7 +290,7 @@ func metricsResult(in Install) Result {
 			in.Settings.MaxMetricsAge, len(in.StaleUsageNodes), plural(in.UsageNodes, "node"), listNames(in.StaleUsageNodes))
 		return r.with(Warn, "kubectl top node shows which nodes metrics-server cannot scrape; its log says why")
 	default:
-		r.Message = fmt.Sprintf("metrics.k8s.io serves fresh samples for all %s on the usage policy", plural(in.UsageNodes, "node"))
+		r.Message = fmt.Sprintf("metrics.k8s.io serves a fresh sample for every node on the usage policy (%d)", in.UsageNodes)
 	}
 	return r
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
@@ -22,6 +23,9 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
+	"sigs.k8s.io/yaml"
+
+	"github.com/overcommit-dev/overcommit/deploy"
 
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/nodepatch"
@@ -229,6 +233,25 @@ func WebhookConfiguration(nodes bool) *admissionregistrationv1.MutatingWebhookCo
 		mwc.Webhooks = append([]admissionregistrationv1.MutatingWebhook{{Name: names.NodeWebhookName}}, mwc.Webhooks...)
 	}
 	return mwc
+}
+
+// InstalledWebhookConfiguration is the MutatingWebhookConfiguration that `kubectl overcommit
+// install --mode webhook` applies, with a caBundle as its certificate source injects one.
+func InstalledWebhookConfiguration() *admissionregistrationv1.MutatingWebhookConfiguration {
+	rendered, err := deploy.Render("self-signed", deploy.ModeWebhook, "example.com/overcommit-webhook:v1")
+	if err != nil {
+		panic(err)
+	}
+	for _, doc := range strings.Split(string(rendered), "\n---\n") {
+		var mwc admissionregistrationv1.MutatingWebhookConfiguration
+		if err := yaml.Unmarshal([]byte(doc), &mwc); err == nil && mwc.Kind == "MutatingWebhookConfiguration" {
+			for i := range mwc.Webhooks {
+				mwc.Webhooks[i].ClientConfig.CABundle = []byte("-----BEGIN CERTIFICATE-----")
+			}
+			return &mwc
+		}
+	}
+	panic("the install has no MutatingWebhookConfiguration")
 }
 
 // NodePolicy is the MutatingAdmissionPolicy of policy mode (its name only).
