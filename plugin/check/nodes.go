@@ -122,14 +122,10 @@ func records(n Node, cfg NodeConfig) (policy.Snapshot, Result) {
 		r.Message = fmt.Sprintf("the record %s is unreadable (%v)", names.AppliedAnnotation, err)
 		return raw, r.with(Fail, reRecord(node.Name))
 	}
-	for _, name := range policy.Resources {
-		a, okA := raw.Allocatable[name]
-		c, okC := raw.Capacity[name]
-		if okA && okC && a.Cmp(c) > 0 {
-			r.Message = fmt.Sprintf("the record %s claims %s allocatable %s above its capacity %s: no kubelet reports that (forged or edited)",
-				names.RawAnnotation, name, a.String(), c.String())
-			return policy.Snapshot{}, r.with(Fail, reRecord(node.Name))
-		}
+	if name, above := raw.AboveCapacity(); above {
+		r.Message = fmt.Sprintf("the record %s claims %s allocatable %s above its capacity %s: no kubelet reports that (forged or edited)",
+			names.RawAnnotation, name, cell(raw.Allocatable, name), cell(raw.Capacity, name))
+		return policy.Snapshot{}, r.with(Fail, reRecord(node.Name))
 	}
 	for _, name := range policy.Resources {
 		want, ok := applied.Allocatable[name]

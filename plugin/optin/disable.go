@@ -79,6 +79,10 @@ func PlanRestore(n *corev1.Node) (Restore, error) {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("node/%s: unreadable %s (%v); the kubelet restores its allocatable at its next status update", n.Name, names.RawAnnotation, err))
 		case len(raw.Allocatable) == 0:
 			r.Warnings = append(r.Warnings, fmt.Sprintf("node/%s: %s records no allocatable; the kubelet restores it at its next status update", n.Name, names.RawAnnotation))
+		case aboveCapacity(raw):
+			// Restoring it would store what a forger wrote; the kubelet reports the truth.
+			name, _ := raw.AboveCapacity()
+			r.Warnings = append(r.Warnings, fmt.Sprintf("node/%s: %s records %s allocatable above its capacity, which no kubelet reports; not restored: the kubelet restores its allocatable at its next status update", n.Name, names.RawAnnotation, name))
 		default:
 			r.Raw = &raw
 			if l := policy.Pick(raw.Allocatable); len(l) > 0 {
@@ -104,6 +108,11 @@ func PlanRestore(n *corev1.Node) (Restore, error) {
 		r.Status = b
 	}
 	return r, nil
+}
+
+func aboveCapacity(s policy.Snapshot) bool {
+	_, above := s.AboveCapacity()
+	return above
 }
 
 // Overbooked is a node whose bound pods request more of a resource than the raw allocatable

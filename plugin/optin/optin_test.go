@@ -30,6 +30,8 @@ func TestPlanRestore(t *testing.T) {
 	enabled := testcluster.Node("a").Enabled(s, names.CPURatioAnnotation, "2", names.PolicyAnnotation, "static").Build()
 	unreadable := testcluster.Node("b").Enabled(s).Build()
 	unreadable.Annotations[names.RawAnnotation] = "{"
+	forged := testcluster.Node("f").Enabled(s).Build()
+	forged.Annotations[names.RawAnnotation] = `{"allocatable":{"cpu":"1000000","memory":"8Gi"},"capacity":{"cpu":"4","memory":"8Gi"}}`
 	onlyLabel := testcluster.Node("c").Label(names.EnabledLabel, names.EnabledValue).Build()
 	// Policy mode: the webhook publishes the node's usage target and requests on the node.
 	published := testcluster.Node("e").Annotate(names.UsageTargetAnnotation, "cpu=1000m,memory=0").
@@ -58,6 +60,13 @@ func TestPlanRestore(t *testing.T) {
 		wantMetadata: `{"metadata":{"labels":{"overcommit.dev/enabled":null}}}`,
 		wantStat:     `{"metadata":{"annotations":{"overcommit.dev/applied":null,"overcommit.dev/raw":null}}}`,
 		wantWarning:  "unreadable overcommit.dev/raw",
+		wantAfter:    "6/8Gi",
+	}, {
+		name:         "raw record above its capacity",
+		node:         forged,
+		wantMetadata: `{"metadata":{"labels":{"overcommit.dev/enabled":null}}}`,
+		wantStat:     `{"metadata":{"annotations":{"overcommit.dev/applied":null,"overcommit.dev/raw":null}}}`,
+		wantWarning:  "cpu allocatable above its capacity",
 		wantAfter:    "6/8Gi",
 	}, {
 		name:         "label only",

@@ -9,6 +9,19 @@ func snapshot(alloc, capacity corev1.ResourceList) Snapshot {
 	return Snapshot{Allocatable: Pick(alloc), Capacity: Pick(capacity)}
 }
 
+// AboveCapacity returns a resource whose allocatable s records above its capacity, which no
+// kubelet reports (a record forged or edited), and whether there is one.
+func (s Snapshot) AboveCapacity() (corev1.ResourceName, bool) {
+	for _, name := range Resources {
+		a, okA := s.Allocatable[name]
+		c, okC := s.Capacity[name]
+		if okA && okC && a.Cmp(c) > 0 {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // Pick copies the entries of l that overcommit changes (Resources).
 func Pick(l corev1.ResourceList) corev1.ResourceList {
 	out := make(corev1.ResourceList, len(Resources))

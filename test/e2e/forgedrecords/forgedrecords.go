@@ -346,6 +346,13 @@ func createByKubelet(t *testing.T, e Env, name string) *corev1.Node {
 	return got
 }
 
+// InstallValidation installs the records' ValidatingAdmissionPolicy and binding for the rest of
+// the test, as install does (below), for suites that check an install with them.
+func InstallValidation(t *testing.T, admin kubernetes.Interface, mode string) {
+	t.Helper()
+	install(t, admin, mode)
+}
+
 // install creates the ValidatingAdmissionPolicy and binding as `kubectl overcommit install
 // --mode <mode>` prints them, waits until the apiserver enforces them, and removes them when
 // the test ends (waiting until they no longer apply, so later tests of the suite may write
