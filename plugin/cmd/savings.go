@@ -34,13 +34,19 @@ type SavingsOptions struct {
 	filter                                savings.Filter
 
 	pods bool
+
+	watchFlags
 }
 
 // NewCmdSavings returns `kubectl overcommit savings`.
 func NewCmdSavings(streams genericiooptions.IOStreams, f ClientFactory) *cobra.Command {
-	o := &SavingsOptions{base: base{IOStreams: streams, factory: f}}
+	return newCmdSavings(&SavingsOptions{base: base{IOStreams: streams, factory: f}})
+}
+
+// newCmdSavings is the command for o, whose clock tests set.
+func newCmdSavings(o *SavingsOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "savings [-l SELECTOR] [-n NAMESPACE | -A] [--min-cpu-extra Q] [--max-cpu-use-percent P] [--sort-by KEY] [--pods] [-o table|json|yaml|csv]",
+		Use:   "savings [-l SELECTOR] [-n NAMESPACE | -A] [--min-cpu-extra Q] [--max-cpu-use-percent P] [--sort-by KEY] [--pods] [-w [--interval D]] [-o table|json|yaml|csv]",
 		Short: "Show per-node raw and overcommitted allocatable, requests, usage and the capacity gained",
 		Long: `Show one row per node: the kubelet's raw allocatable, the allocatable stored now (what the
 scheduler sees), the requests of the node's non-terminal pods counted like the scheduler, measured
@@ -79,7 +85,19 @@ once) shows <unknown>.
 -o csv prints a header row and one row per node with the amounts as quantities ("2500m",
 "8Gi"), the same columns with or without metrics (an unknown amount is an empty cell), and no
 TOTAL row, so that summing a column counts every node once. For that reason it does not take
---pods: pod rows among node rows would count every request twice.`,
+--pods: pod rows among node rows would count every request twice.
+
+-w/--watch reads the cluster again every --interval (5s by default; the wait runs from the end
+of one read to the start of the next) and shows the report again when it changed, until Ctrl-C,
+which exits 0. On a terminal the report is redrawn in place, under a line with the command and
+the time of the last read, without clearing the screen first, so it does not flicker; a report
+taller than the terminal is cut. Written to a pipe or a file, each changed report follows the
+last after a blank line, with that line above it and no escape codes. -o json writes one
+compact JSON document per line per change, for scripts (jq -c, say); -o yaml one YAML document
+per change, each after a "---" line; -o csv does not take --watch, since a csv file has one
+header row. A failed read once the first has succeeded does not end the watch: the last report
+stays, and the error is shown above it on a terminal or written to stderr otherwise, once until
+it changes; an error of the first read ends the command as without --watch.`,
 		Example: `  # Every node
   kubectl overcommit savings
 
@@ -102,7 +120,13 @@ TOTAL row, so that summing a column counts every node once. For that reason it d
   kubectl overcommit savings --max-cpu-use-percent 30
 
   # Each node's pods of namespace shop, with their requests and usage
-  kubectl overcommit savings --pods -n shop`,
+  kubectl overcommit savings --pods -n shop
+
+  # Keep the report on screen, read again every 2 seconds, until Ctrl-C
+  kubectl overcommit savings --watch --interval 2s
+
+  # A JSON document per line each time the report changes
+  kubectl overcommit savings -w -o json | jq -c .total`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("savings takes no node names (got %q); select nodes with -l/--selector", args)
@@ -120,18 +144,20 @@ TOTAL row, so that summing a column counts every node once. For that reason it d
 	cmd.Flags().StringVar(&o.maxCPUUsePercent, "max-cpu-use-percent", "", "Show only nodes whose cpu usage is at most this percentage of their pods' cpu requests (CPU USE%), a whole number such as 30; needs metrics.k8s.io")
 	cmd.Flags().StringVar(&o.maxMemoryUsePercent, "max-memory-use-percent", "", "Show only nodes whose memory usage is at most this percentage of their pods' memory requests (MEMORY USE%), a whole number such as 50; needs metrics.k8s.io")
 	cmd.Flags().BoolVar(&o.pods, "pods", false, "Under each node, one row per pod counted on it with its requests and usage (PodMetrics from metrics.k8s.io); not with -o csv")
+	o.watchFlags.add(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("sort-by", fixedCompletion(savings.SortKeys...))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(output.FormatTable, output.FormatJSON, output.FormatYAML, savings.FormatCSV))
 	return cmd
 }
 
 // Complete makes the clients.
-func (o *SavingsOptions) Complete(_ *cobra.Command, _ []string) error {
+func (o *SavingsOptions) Complete(cmd *cobra.Command, _ []string) error {
 	if ns, ok := o.factory.(NamespaceSource); ok && !o.allNamespaces {
 		if n, explicit := ns.Namespace(); explicit {
 			o.namespace = n
 		}
 	}
+	o.watchFlags.complete(cmd, o.namespace)
 	return o.completeClients()
 }
 
@@ -175,6 +201,9 @@ func (o *SavingsOptions) Validate() error {
 	if err := outputFormat(o.output, output.FormatTable, output.FormatJSON, output.FormatYAML, savings.FormatCSV); err != nil {
 		return err
 	}
+	if err := o.watchFlags.validate(o.output); err != nil {
+		return err
+	}
 	if o.pods && o.output == savings.FormatCSV {
 		return errors.New("--pods cannot be used with -o csv: the csv has one row per node under fixed columns, so that " +
 			"summing a column counts every node once, and pod rows would count every request twice; use -o json or -o yaml, " +
@@ -198,14 +227,39 @@ func (o *SavingsOptions) Validate() error {
 const podsMemoryLimit = 300 << 20
 
 // Run reads nodes, all bound pods (one paginated LIST), NodeMetrics and, with --pods,
-// PodMetrics (one paginated LIST), and prints the report.
+// PodMetrics (one paginated LIST), and prints the report; with --watch, again and again.
 func (o *SavingsOptions) Run(ctx context.Context) error {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); o.pods && !set {
 		debug.SetMemoryLimit(podsMemoryLimit)
 	}
-	nodes, err := kube.Nodes(ctx, o.clients.Kube, kube.Selection{Selector: o.selector, All: o.selector == ""})
+	if o.watch {
+		return o.runWatch(ctx)
+	}
+	r, warnings, err := o.read(ctx)
+	for _, w := range warnings {
+		o.warn("%s", w)
+	}
 	if err != nil {
 		return err
+	}
+	switch o.output {
+	case output.FormatTable:
+		return r.WriteTable(o.Out)
+	case savings.FormatCSV:
+		return r.WriteCSV(o.Out)
+	}
+	if err := output.Encode(o.Out, o.output, r); err != nil {
+		return errors.Join(errors.New("printing the savings report"), err)
+	}
+	return nil
+}
+
+// read reads the cluster and builds the sorted report, with the warnings to print about it
+// (which --watch prints once, not at every read).
+func (o *SavingsOptions) read(ctx context.Context) (*savings.SavingsReport, []string, error) {
+	nodes, err := kube.Nodes(ctx, o.clients.Kube, kube.Selection{Selector: o.selector, All: o.selector == ""})
+	if err != nil {
+		return nil, nil, err
 	}
 	names := make([]string, len(nodes))
 	for i := range nodes {
@@ -219,8 +273,9 @@ func (o *SavingsOptions) Run(ctx context.Context) error {
 		loads, err = kube.LoadsIn(ctx, o.clients.Kube, names, o.namespace)
 	}
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	var warnings []string
 	usage := kube.ReadUsage(ctx, o.clients.Kube, o.clients.Metrics)
 	if usage.Unavailable != "" {
 		if o.filter.NeedsUsage() {
@@ -231,30 +286,21 @@ func (o *SavingsOptions) Run(ctx context.Context) error {
 				}
 			}
 			sort.Strings(given)
-			return fmt.Errorf("%s: needs usage from metrics.k8s.io, which cannot be read: %s", strings.Join(given, " and "), usage.Unavailable)
+			return nil, nil, fmt.Errorf("%s: needs usage from metrics.k8s.io, which cannot be read: %s", strings.Join(given, " and "), usage.Unavailable)
 		}
-		o.warn("no usage columns: %s", usage.Unavailable)
+		warnings = append(warnings, "no usage columns: "+usage.Unavailable)
 	}
 	var podUsage kube.PodUsage
 	if o.pods && usage.Unavailable == "" {
 		// Without NodeMetrics there are no usage columns, and the warning above said why.
 		if podUsage = kube.ReadPodUsage(ctx, o.clients.Metrics, o.namespace); podUsage.Unavailable != "" {
-			o.warn("no pod usage: %s", podUsage.Unavailable)
+			warnings = append(warnings, "no pod usage: "+podUsage.Unavailable)
 		}
 	}
 	r := savings.Build(savings.Input{Nodes: nodes, Loads: loads, Usage: usage, Namespace: o.namespace, Filter: o.filter,
 		Pods: pods, PodUsage: podUsage})
 	if err := r.Sort(o.sortBy); err != nil {
-		return err
+		return nil, warnings, err
 	}
-	switch o.output {
-	case output.FormatTable:
-		return r.WriteTable(o.Out)
-	case savings.FormatCSV:
-		return r.WriteCSV(o.Out)
-	}
-	if err := output.Encode(o.Out, o.output, r); err != nil {
-		return errors.Join(errors.New("printing the savings report"), err)
-	}
-	return nil
+	return r, warnings, nil
 }
