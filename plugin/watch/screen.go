@@ -62,6 +62,9 @@ type Screen struct {
 	// shown is what the last frame showed below its header; a read that shows the same again
 	// only updates the header's time (Terminal) or writes nothing (Append, Stream).
 	shown string
+	// width and height are the terminal's size at the last frame: a frame cut for another size
+	// is drawn again.
+	width, height int
 	// good is the last successful read and when it was made, shown again under a read error.
 	good   Frame
 	goodAt time.Time
@@ -167,7 +170,8 @@ func (s *Screen) draw(at time.Time, notes []string, body string) error {
 		out += s.header(at, 0) + "\n" + body
 	case s.Mode == Terminal:
 		width, height := s.size()
-		if changed {
+		if changed || width != s.width || height != s.height {
+			s.width, s.height = width, height
 			out = terminalFrame(s.header(at, width), notes, body, width, height)
 		} else {
 			// Only the time changed: rewrite the header line and put the cursor back.

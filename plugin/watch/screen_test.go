@@ -28,11 +28,13 @@ func visible(s string) string { return strings.ReplaceAll(s, "\x1b", `\e`) }
 // t0 is the time of the first read in these tests.
 var t0 = time.Date(2026, 12, 2, 14, 30, 0, 0, time.UTC)
 
-// step is one read: its frame or its error, made t0 + at.
+// step is one read: its frame or its error, made t0 + at, on a terminal resized to width x
+// height if they are not 0.
 type step struct {
-	at    time.Duration
-	frame Frame
-	err   error
+	at            time.Duration
+	frame         Frame
+	err           error
+	width, height int
 }
 
 const (
@@ -87,13 +89,23 @@ func TestScreen(t *testing.T) {
 			{frame: Frame{Body: []byte(reportA)}},
 		}},
 		{name: "terminal-nothing-read", mode: Terminal, width: 80, height: 24},
+		{name: "terminal-resized", mode: Terminal, width: 80, height: 24, steps: []step{
+			{frame: Frame{Body: []byte(reportA)}},
+			{at: 5 * time.Second, frame: Frame{Body: []byte(reportA)}, width: 60, height: 24},
+			{at: 10 * time.Second, frame: Frame{Body: []byte(reportA)}},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut writes
+			width, height := tc.width, tc.height
 			s := &Screen{Out: &out, ErrOut: &errOut, Mode: tc.mode, Title: "Every 5s: kubectl overcommit savings",
-				Size: func() (int, int) { return tc.width, tc.height }}
+				Size: func() (int, int) { return width, height }}
 			var b strings.Builder
 			for _, st := range tc.steps {
+				if st.width != 0 {
+					width, height = st.width, st.height
+					fmt.Fprintf(&b, "=== resized to %dx%d\n", width, height)
+				}
 				at := t0.Add(st.at)
 				var err error
 				if st.err != nil {
