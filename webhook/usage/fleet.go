@@ -174,12 +174,13 @@ func NewNodeCollector(c *NodeCache) prometheus.Collector {
 	}
 }
 
-// gainedUnits are the unit label and the divisor from the policy's amounts of each resource
-// (base units, labelled as kube-state-metrics labels node resources).
+// gainedUnits are the resource and unit labels and the divisor from the policy's amounts of each
+// resource (base units, labelled as kube-state-metrics labels node resources). The labels are
+// spelled here, where the monitoring component's tests find the values its rules match.
 var gainedUnits = map[corev1.ResourceName]struct {
-	unit  string
-	scale float64
-}{corev1.ResourceCPU: {"core", 1000}, corev1.ResourceMemory: {"byte", 1}}
+	resource, unit string
+	scale          float64
+}{corev1.ResourceCPU: {"cpu", "core", 1000}, corev1.ResourceMemory: {"memory", "byte", 1}}
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.optedIn
@@ -197,7 +198,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.drift, prometheus.GaugeValue, float64(t.Unrecorded), "unrecorded")
 	for _, name := range policy.Resources {
 		u := gainedUnits[name]
-		ch <- prometheus.MustNewConstMetric(c.gained, prometheus.GaugeValue, t.Gained[name]/u.scale, string(name), u.unit)
+		ch <- prometheus.MustNewConstMetric(c.gained, prometheus.GaugeValue, t.Gained[name]/u.scale, u.resource, u.unit)
 	}
 }
 

@@ -308,9 +308,70 @@ var external = []struct {
 		[]string{"certwatcher_read_certificate_errors_total"}},
 }
 
+// TestLabelValues: every value the rules and the dashboard match a label of a webhook metric
+// against (state="differs", outcome=~"error|panic") is a string the webhook's sources spell, so
+// a misspelt value cannot leave an alert silent forever.
+func TestLabelValues(t *testing.T) {
+	literals := webhookLiterals(t)
+	var exprs []string
+	for _, g := range loadRules(t) {
+		for _, r := range g.Rules {
+			exprs = append(exprs, r.Expr)
+		}
+	}
+	for _, p := range dashboardPanels(t) {
+		for _, target := range p.Targets {
+			exprs = append(exprs, target.Expr)
+		}
+	}
+	checked := 0
+	for _, e := range exprs {
+		for _, sel := range selector.FindAllStringSubmatch(e, -1) {
+			for _, m := range matcher.FindAllStringSubmatch(sel[2], -1) {
+				if m[2] == "!=" || m[2] == "!~" {
+					continue
+				}
+				values := []string{m[3]}
+				if m[2] == "=~" {
+					values = strings.Split(m[3], "|")
+				}
+				for _, v := range values {
+					checked++
+					if !literals[v] {
+						t.Errorf("%s{%s=%q} (in %q): the webhook's sources never spell %q", sel[1], m[1], m[3], e, v)
+					}
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("checked %d label values: is the selector pattern right?", checked)
+	}
+}
+
+var (
+	selector = regexp.MustCompile(`\b(overcommit_[a-z_]+)\{([^}]*)\}`)
+	matcher  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"`)
+)
+
 // webhookMetrics collects the overcommit_ string literals of the webhook's non-test sources:
 // its metric names.
 func webhookMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	for s := range webhookLiterals(t) {
+		if metricName.MatchString(s) && strings.HasPrefix(s, "overcommit_") {
+			names[s] = true
+		}
+	}
+	if len(names) < 10 {
+		t.Fatalf("found %d overcommit_ metrics in the webhook's sources: is the path right?", len(names))
+	}
+	return names
+}
+
+// webhookLiterals collects the string literals of the webhook's non-test sources.
+func webhookLiterals(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
 	root := "../../../webhook"
@@ -324,7 +385,7 @@ func webhookMetrics(t *testing.T) map[string]bool {
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-				if s, err := strconv.Unquote(lit.Value); err == nil && metricName.MatchString(s) && strings.HasPrefix(s, "overcommit_") {
+				if s, err := strconv.Unquote(lit.Value); err == nil {
 					names[s] = true
 				}
 			}
@@ -334,9 +395,6 @@ func webhookMetrics(t *testing.T) map[string]bool {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(names) < 10 {
-		t.Fatalf("found %d overcommit_ metrics in %s: is the path right?", len(names), root)
 	}
 	return names
 }
