@@ -13,9 +13,10 @@ import (
 	"github.com/overcommit-dev/overcommit/webhook/certs"
 )
 
-// certValidity is generous so a cluster kept with -keep does not expire under a user, and short
-// enough that a leaked key of a throwaway CA is worthless soon.
-const certValidity = 7 * 24 * time.Hour
+// certValidity is what the install's certificate sources give a serving certificate before they
+// renew it (about four months), so that `kubectl overcommit check` judges the local cluster's
+// webhook certificate as it judges an installed one; the CAs are throwaway and bound to loopback.
+const certValidity = 120 * 24 * time.Hour
 
 // CA is a certificate authority the runner creates for one cluster: the webhook's own CA code,
 // with the certificate also written to disk for the components' flags.

@@ -77,10 +77,11 @@ func TestPluginCheck(t *testing.T) {
 		p.Spec.NodeName = node
 		return p
 	}
-	createPods(t, bound("plugin-check-a", "plugin-check-a1", "1500m"), bound("plugin-check-a", "plugin-check-a2", "1500m"))
-	harness.Eventually(t, time.Minute, "a NodeMetrics sample of the usage node", func() error {
-		if r, _ := checkOf(t, group); len(failures(r)) > 0 {
-			return fmt.Errorf("%q", failures(r))
+	createPods(t, bound("plugin-check-a", "plugin-check-a1", "1500m"), bound("plugin-check-a", "plugin-check-a2", "1500m"),
+		bound("plugin-check-u", "plugin-check-u1", "1"))
+	harness.Eventually(t, 2*time.Minute, "a NodeMetrics sample of the usage node", func() error {
+		if r, _ := checkOf(t, group); r.Summary.Failures+r.Summary.Warnings > 0 {
+			return fmt.Errorf("%d failures, %d warnings: %+v", r.Summary.Failures, r.Summary.Warnings, r.Results)
 		}
 		return nil
 	})
@@ -155,7 +156,7 @@ func TestPluginCheck(t *testing.T) {
 		if !failed {
 			t.Fatal("check passed with a forged raw record")
 		}
-		wantOnlyFailure(t, r, "records", "plugin-check-u", "claims cpu allocatable 1000000 above its capacity 4")
+		wantOnlyFailure(t, r, "records", "plugin-check-u", "claims cpu allocatable 1M above its capacity 4")
 		// disable does not restore what the forged record claims.
 		if _, errOut := mustOvercommitErr(t, "disable", "plugin-check-u", "--force"); !strings.Contains(errOut, "cpu allocatable above its capacity") {
 			t.Errorf("disable of a node with a forged raw record warned:\n%s", errOut)
