@@ -90,8 +90,8 @@ TOTAL row, so that summing a column counts every node once. For that reason it d
 -w/--watch reads the cluster again every --interval (5s by default; the wait runs from the end
 of one read to the start of the next) and shows the report again when it changed, until Ctrl-C,
 which exits 0. On a terminal the report is redrawn in place, under a line with the command and
-the time of the last read, without clearing the screen first, so it does not flicker; a report
-taller than the terminal is cut. Written to a pipe or a file, each changed report follows the
+the time of the last read, without clearing the screen first, so it does not flicker; lines
+wider and a report taller than the terminal are cut, as watch(1) does. Written to a pipe or a file, each changed report follows the
 last after a blank line, with that line above it and no escape codes. -o json writes one
 compact JSON document per line per change, for scripts (jq -c, say); -o yaml one YAML document
 per change, each after a "---" line; -o csv does not take --watch, since a csv file has one

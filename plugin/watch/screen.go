@@ -197,14 +197,23 @@ func (s *Screen) size() (width, height int) {
 	return s.Size()
 }
 
-// header is the title and the time of the read, the time right-aligned to width if known.
+// header is the title and the time of the read, the time right-aligned to width if known. On a
+// terminal too narrow for both the title is shortened, not the time, which is what changes.
 func (s *Screen) header(at time.Time, width int) string {
+	const gap = "   "
 	t := at.Format(timeFormat)
-	gap := 3
-	if w := width - 1 - utf8.RuneCountInString(s.Title) - utf8.RuneCountInString(t); w > gap {
-		gap = w
+	title := []rune(s.Title)
+	if width <= 0 {
+		return s.Title + gap + t
 	}
-	return s.Title + strings.Repeat(" ", gap) + t
+	room := width - 1 - len(gap) - utf8.RuneCountInString(t)
+	if len(title) > room {
+		if room < len("...") {
+			return cut(s.Title+gap+t, width)
+		}
+		title = append(title[:room-len("...")], []rune("...")...)
+	}
+	return string(title) + strings.Repeat(" ", room-len(title)+len(gap)) + t
 }
 
 // terminalFrame is a whole frame for a terminal of the given size (0: unknown): home, each line
