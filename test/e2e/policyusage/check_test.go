@@ -14,23 +14,22 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/overcommit-dev/overcommit/deploy"
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/plugin/check"
 	"github.com/overcommit-dev/overcommit/shared/names"
-	"github.com/overcommit-dev/overcommit/test/e2e/forgedrecords"
 	"github.com/overcommit-dev/overcommit/test/e2e/harness"
 )
 
-// TestPluginCheckInPolicyMode: `kubectl overcommit check` through the real kubectl passes on a
-// healthy policy-mode install (the policy, its binding, the records' ValidatingAdmissionPolicy,
-// the webhook publishing and confirming a usage node's target), and fails on the confirmation
-// once the webhook has been stopped for longer than metricsMaxAge. Not parallel: it stops the
-// webhook, and the policy it installs applies to every node.
+// TestPluginCheckInPolicyMode: `kubectl overcommit check` through the real kubectl passes every
+// check of a policy-mode install (the policy, its binding, the webhook publishing and confirming a
+// usage node's target, metrics) but one, and fails on the confirmation once the webhook has been
+// stopped for longer than metricsMaxAge. The one: this suite's webhook runs as the admin, not as
+// the install's ServiceAccount, so the records' ValidatingAdmissionPolicy (which lets only that
+// ServiceAccount publish) is not installed, and check says so. test/e2e checks a complete install
+// passing. Not parallel: it stops the webhook.
 func TestPluginCheckInPolicyMode(t *testing.T) {
 	ctx := context.Background()
 	cs := env.Client()
-	forgedrecords.InstallValidation(t, cs, deploy.ModePolicy)
 	node := cluster.KwokNode("check-policy", "4", "8Gi")
 	node.Labels["e2e.overcommit.dev/check"] = "policy"
 	node.Labels[names.EnabledLabel] = names.EnabledValue
@@ -70,24 +69,25 @@ func TestPluginCheckInPolicyMode(t *testing.T) {
 		}
 		return &r, runErr != nil
 	}
-	failed := func(r *check.Report) []string {
+	notOK := func(r *check.Report) []string {
 		var out []string
 		for _, res := range r.Results {
-			if res.Status == check.Fail {
-				out = append(out, res.Check+": "+res.Message)
+			if res.Status != check.OK {
+				out = append(out, string(res.Status)+" "+res.Check+": "+res.Message)
 			}
 		}
 		return out
 	}
-	harness.Eventually(t, 2*time.Minute, "check passing in policy mode", func() error {
+	const unguarded = "fail records-validation: "
+	harness.Eventually(t, 2*time.Minute, "check passing in policy mode but for the records validation", func() error {
 		r, exited := run()
-		if exited || r.Mode != "policy" || r.OptedInNodes != 1 {
-			return fmt.Errorf("mode %s, %d nodes, exit non-zero %v, failures %q", r.Mode, r.OptedInNodes, exited, failed(r))
+		if got := notOK(r); !exited || r.Mode != "policy" || r.OptedInNodes != 1 || len(got) != 1 || !strings.HasPrefix(got[0], unguarded) {
+			return fmt.Errorf("mode %s, %d nodes, exit non-zero %v, not ok: %q", r.Mode, r.OptedInNodes, exited, got)
 		}
 		return nil
 	})
 	r, _ := run()
-	for _, want := range []string{"mode", "policy-binding", "records-validation", "settings", "published-records", "metrics-api", "records", "restart-risk"} {
+	for _, want := range []string{"mode", "policy-binding", "settings", "published-records", "metrics-api", "records", "restart-risk"} {
 		found := false
 		for _, res := range r.Results {
 			found = found || (res.Check == want && res.Status == check.OK)
@@ -107,9 +107,9 @@ func TestPluginCheckInPolicyMode(t *testing.T) {
 	}()
 	harness.Eventually(t, 2*maxAge, "check failing on the confirmation", func() error {
 		r, exited := run()
-		got := failed(r)
-		if !exited || len(got) != 1 || !strings.HasPrefix(got[0], "published-records: the webhook last confirmed") {
-			return fmt.Errorf("exit non-zero %v, failures %q", exited, got)
+		got := notOK(r)
+		if !exited || len(got) != 2 || !strings.HasPrefix(got[0], unguarded) || !strings.HasPrefix(got[1], "fail published-records: the webhook last confirmed") {
+			return fmt.Errorf("exit non-zero %v, not ok: %q", exited, got)
 		}
 		return nil
 	})
