@@ -245,6 +245,8 @@ func TestWebhookRunsWithDeployRBAC(t *testing.T) {
 		{[]string{"list", "pods", "--all-namespaces"}, "yes"},
 		{[]string{"watch", "pods", "--all-namespaces"}, "yes"},
 		{[]string{"list", "nodes.metrics.k8s.io"}, "yes"},
+		{[]string{"list", "nodes"}, "yes"},
+		{[]string{"watch", "nodes"}, "yes"},
 		{[]string{"list", "configmaps", "-n", cluster.WebhookNamespace}, "yes"},
 		{[]string{"list", "configmaps", "-n", "default"}, "no"},
 		// The caBundle is the self-signed overlay's business (TestSelfSignedBootstrap), not base's.

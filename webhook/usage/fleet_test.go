@@ -130,10 +130,7 @@ func TestNodeCache(t *testing.T) {
 	out := rawNode("out", "4", "16Gi", "2", "1")
 	delete(out.Labels, names.EnabledLabel)
 	nodes := syncedCache(t, a, out)
-	var got []*corev1.Node
-	for _, n := range nodes.Nodes() {
-		got = append(got, n)
-	}
+	got := nodes.Nodes()
 	want := []*corev1.Node{{
 		ObjectMeta: metav1.ObjectMeta{Name: "a", Annotations: map[string]string{
 			names.CPURatioAnnotation: "2", names.MemoryRatioAnnotation: "1",
