@@ -122,7 +122,7 @@ func targetPort(ctx context.Context, c kubernetes.Interface, e ServiceEndpoints,
 		}
 		return port, nil
 	}
-	return 0, fmt.Errorf("Service %s/%s has no port %d", e.Namespace, e.Name, port)
+	return 0, fmt.Errorf("the Service %s/%s has no port %d", e.Namespace, e.Name, port)
 }
 
 // forward opens a port-forward to the pod's port on a free loopback port; closing stop ends it.
