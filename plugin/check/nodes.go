@@ -51,7 +51,7 @@ func NodeResults(nodes []Node, cfg NodeConfig) []Result {
 		return []Result{ok(SectionNodes, "opted-in", "no node is opted in (label %s=%s): nothing to check", names.EnabledLabel, names.EnabledValue)}
 	}
 	passed := make([]int, len(nodeChecks))
-	var problems [][]Result = make([][]Result, len(nodeChecks))
+	problems := make([][]Result, len(nodeChecks))
 	for _, n := range nodes {
 		raw, rec := records(n, cfg)
 		if rec.Status == OK {
