@@ -9,6 +9,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/overcommit-dev/overcommit/plugin/kube"
+	"github.com/overcommit-dev/overcommit/plugin/output"
 	"github.com/overcommit-dev/overcommit/shared/names"
 )
 
@@ -58,13 +59,15 @@ const (
 // InstallResults checks the install.
 func InstallResults(in Install) []Result {
 	out := []Result{modeResult(in)}
-	switch in.Mode.Mode {
-	case kube.ModePolicy, kube.ModeBoth:
-		out = append(out, bindingResult(in), recordsValidationResult(in))
+	mode := in.Mode.Mode
+	if mode == kube.ModePolicy || mode == kube.ModeBoth {
+		out = append(out, bindingResult(in))
 	}
-	switch in.Mode.Mode {
-	case kube.ModeWebhook, kube.ModeBoth:
-		out = append(out, webhookConfigResult(in), recordsValidationResult(in))
+	if mode == kube.ModeWebhook || mode == kube.ModeBoth {
+		out = append(out, webhookConfigResult(in))
+	}
+	if mode == kube.ModePolicy || mode == kube.ModeWebhook || mode == kube.ModeBoth {
+		out = append(out, recordsValidationResult(in))
 	}
 	if in.Endpoints != nil {
 		out = append(out, endpointsResult(in))
@@ -76,21 +79,7 @@ func InstallResults(in Install) []Result {
 	if in.Mode.Mode == kube.ModePolicy && in.OptedIn > 0 {
 		out = append(out, confirmationResult(in))
 	}
-	out = append(out, metricsResult(in), permissionsResult(in), autoscalerResult(in))
-	return dedupe(out)
-}
-
-// dedupe drops a repeated result (the records validation is checked once in mode both).
-func dedupe(rs []Result) []Result {
-	seen := map[string]bool{}
-	return slices.DeleteFunc(rs, func(r Result) bool {
-		k := r.Check + "\x00" + r.Node
-		if seen[k] {
-			return true
-		}
-		seen[k] = true
-		return false
-	})
+	return append(out, metricsResult(in), permissionsResult(in), autoscalerResult(in))
 }
 
 const installCmd = "kubectl overcommit install --mode policy|webhook | kubectl apply -f -"
@@ -287,7 +276,7 @@ func metricsResult(in Install) Result {
 		return r.with(Fail, "install metrics-server (or another metrics.k8s.io provider) and check: kubectl get apiservice v1beta1.metrics.k8s.io")
 	case len(in.StaleUsageNodes) > 0:
 		r.Message = fmt.Sprintf("metrics.k8s.io has no sample newer than %s for %d of %s on the usage policy (%s): they get no overcommit",
-			in.Settings.MaxMetricsAge, len(in.StaleUsageNodes), plural(in.UsageNodes, "node"), listNames(in.StaleUsageNodes))
+			in.Settings.MaxMetricsAge, len(in.StaleUsageNodes), plural(in.UsageNodes, "node"), output.NodeList(in.StaleUsageNodes))
 		return r.with(Warn, "kubectl top node shows which nodes metrics-server cannot scrape; its log says why")
 	default:
 		r.Message = fmt.Sprintf("metrics.k8s.io serves a fresh sample for every node on the usage policy (%d)", in.UsageNodes)
@@ -349,17 +338,4 @@ func autoscalerResult(in Install) Result {
 		r.Message = "cluster autoscaler found (" + a.Found + "): the nodes below are checked as it judges them"
 	}
 	return r
-}
-
-// listNames shortens a list of node names for one line.
-func listNames(nodes []string) string {
-	const show = 5
-	shown := make([]string, 0, show)
-	for _, n := range nodes[:min(show, len(nodes))] {
-		shown = append(shown, "node/"+n)
-	}
-	if len(nodes) <= show {
-		return strings.Join(shown, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(shown, ", "), len(nodes)-show)
 }

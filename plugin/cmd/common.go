@@ -181,19 +181,6 @@ func outputFormat(got string, allowed ...string) error {
 	return invalidFlag("-o/--output", got, fmt.Errorf("must be one of %s", strings.Join(allowed, ", ")))
 }
 
-// listNodes shortens a list of node names for a one-line warning.
-func listNodes(nodes []string) string {
-	const show = 5
-	shown := make([]string, 0, show)
-	for _, n := range nodes[:min(show, len(nodes))] {
-		shown = append(shown, "node/"+n)
-	}
-	if len(nodes) <= show {
-		return strings.Join(shown, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(shown, ", "), len(nodes)-show)
-}
-
 // outcomeErrors joins the failures of a multi-node write, naming how many nodes failed.
 func outcomeErrors(outcomes []optin.Outcome) error {
 	var errs []error

@@ -12,6 +12,7 @@ import (
 
 	"github.com/overcommit-dev/overcommit/plugin/kube"
 	"github.com/overcommit-dev/overcommit/plugin/optin"
+	"github.com/overcommit-dev/overcommit/plugin/output"
 	"github.com/overcommit-dev/overcommit/plugin/preview"
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
@@ -125,7 +126,7 @@ func (o *EnableOptions) warnMemory(plans []*preview.Plan) {
 	}
 	for _, r := range ratios {
 		o.warn("MEMORY IS OVERCOMMITTED (x%s) on %s: memory cannot be throttled like cpu; when pods use what they were promised, the kernel OOM-kills them. Keep --memory-ratio 1 unless memory requests are known to be padded.",
-			r, listNodes(byRatio[r]))
+			r, output.NodeList(byRatio[r]))
 	}
 }
 

@@ -135,3 +135,16 @@ func SignedCell(l corev1.ResourceList, name corev1.ResourceName) string {
 	}
 	return Signed(name, q)
 }
+
+// NodeList shortens a list of node names for one line: "node/a, node/b and 3 more".
+func NodeList(nodes []string) string {
+	const show = 5
+	shown := make([]string, 0, show)
+	for _, n := range nodes[:min(show, len(nodes))] {
+		shown = append(shown, "node/"+n)
+	}
+	if len(nodes) <= show {
+		return strings.Join(shown, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(shown, ", "), len(nodes)-show)
+}
