@@ -35,11 +35,12 @@ test: lint test-unit test-fuzz test-monitoring test-e2e test-krew test-image ## 
 test-unit: ## Unit and handler tests.
 	$(GO) test -race -count=1 ./...
 
-test-fuzz: ## Brief fuzzing of the review decoder, the JSON scanner and the template parser.
+test-fuzz: ## Brief fuzzing of the review decoder, the JSON scanner, the template parser, the policy and the YAML writer.
 	$(GO) test ./webhook/admission -run '^$$' -fuzz '^FuzzServeHTTP$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./webhook/jsonscan -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/sidecar -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/policy -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./plugin/output -run '^$$' -fuzz '^FuzzJSONToYAML$$' -fuzztime $(FUZZTIME)
 
 test-e2e: build tools ## End-to-end tests against a local control plane (real kube-apiserver).
 	$(GO) test -tags e2e -count=1 -timeout 25m ./test/e2e/... -args -bin-dir=$(BIN)

@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strconv"
 	"sync"
-
-	goyaml "go.yaml.in/yaml/v2"
 )
 
 // Rows produces a table's rows in order, calling row once for each and returning the first
@@ -254,48 +251,6 @@ func eachConverted(n int, convert func(i int, dst *bytes.Buffer) error, write fu
 		}
 	}
 	return nil
-}
-
-// jsonToYAML is sigs.k8s.io/yaml's JSONToYAML, bytes for bytes, at about half the cost: that
-// decodes the JSON with the YAML parser, this with encoding/json, giving numbers the types the
-// YAML parser resolves them to. Both then emit the same values with the same YAML encoder.
-func jsonToYAML(j []byte) ([]byte, error) {
-	d := json.NewDecoder(bytes.NewReader(j))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	return goyaml.Marshal(yamlTypes(v))
-}
-
-// yamlTypes replaces the numbers in v with the values the YAML parser gives a plain scalar
-// written the same way: an int if it fits, else a uint64, else a float64 if it reads as one, else
-// the text.
-func yamlTypes(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			v[k] = yamlTypes(e)
-		}
-	case []any:
-		for i, e := range v {
-			v[i] = yamlTypes(e)
-		}
-	case json.Number:
-		s := string(v)
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return int(i)
-		}
-		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
-			return u
-		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return f
-		}
-		return s
-	}
-	return v
 }
 
 func quote(s string) string {
