@@ -72,7 +72,7 @@ func installCABundleRBAC(t *testing.T) {
 		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), caBundleRBAC, metav1.DeleteOptions{})
 		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), caBundleRBAC, metav1.DeleteOptions{})
 	})
-	if err := create(ctx, cs, objs, func(o runtime.Object) bool {
+	if err := harness.Create(ctx, cs, objs, func(o runtime.Object) bool {
 		switch v := o.(type) {
 		case *rbacv1.ClusterRole:
 			return v.Name == caBundleRBAC
@@ -175,7 +175,7 @@ func addRule(*admissionregistrationv1.MutatingWebhookConfiguration) []map[string
 func TestCABundlePolicy(t *testing.T) {
 	ctx := context.Background()
 	installCABundleRBAC(t)
-	kc, err := serviceAccountKubeconfig(ctx, env, filepath.Join(t.TempDir(), "sa.kubeconfig"))
+	kc, err := harness.ServiceAccountKubeconfig(ctx, env, filepath.Join(t.TempDir(), "sa.kubeconfig"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,15 +25,10 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/overcommit-dev/overcommit/deploy"
 	"github.com/overcommit-dev/overcommit/hack/cluster"
@@ -46,7 +41,7 @@ import (
 )
 
 const (
-	serviceAccount = "overcommit-webhook"
+	serviceAccount = harness.WebhookServiceAccount
 	tlsSecret      = "overcommit-webhook-tls"
 	// verifiedName is the name the apiserver checks in the webhook's serving certificate.
 	verifiedName = cluster.WebhookServiceName + "." + cluster.WebhookNamespace + ".svc"
@@ -55,103 +50,19 @@ const (
 // deployDir is deploy/ of this checkout (tests run in test/e2e).
 var deployDir = filepath.Join("..", "..", "deploy")
 
-// webhookKubeconfig is the suite's cluster.WebhookOptions.Kubeconfig: it installs the
-// ServiceAccount and RBAC of deploy/base, mints a token for it with the TokenRequest API and
-// returns a kubeconfig with that token, so the suite's webhook runs with exactly the permissions
-// an install grants. TestMain fails the run if the webhook logged anything forbidden.
+// webhookKubeconfig is the suite's cluster.WebhookOptions.Kubeconfig: the settings, then the
+// install's ServiceAccount and RBAC (harness.WebhookKubeconfig). TestMain fails the run if the
+// webhook logged anything forbidden.
 func webhookKubeconfig(ctx context.Context, c *cluster.Cluster) (string, error) {
 	if err := cluster.EnsureSettings(ctx, c.Client(), suiteSettings); err != nil {
 		return "", err
 	}
-	objs, err := rendered("base")
-	if err != nil {
-		return "", err
-	}
-	if err := create(ctx, c.Client(), objs, func(o runtime.Object) bool {
-		switch o.(type) {
-		case *corev1.Namespace, *corev1.ServiceAccount, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, *rbacv1.Role, *rbacv1.RoleBinding:
-			return true
-		}
-		return false
-	}); err != nil {
-		return "", err
-	}
-	return serviceAccountKubeconfig(ctx, c, filepath.Join(c.WorkDir(), "kubeconfig", "overcommit-webhook-sa.kubeconfig"))
-}
-
-// serviceAccountKubeconfig writes a kubeconfig holding a day-long token of the webhook's
-// ServiceAccount.
-func serviceAccountKubeconfig(ctx context.Context, c *cluster.Cluster, path string) (string, error) {
-	day := int64(24 * 60 * 60)
-	tr, err := c.Client().CoreV1().ServiceAccounts(cluster.WebhookNamespace).CreateToken(ctx, serviceAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &day}}, metav1.CreateOptions{})
-	if err != nil {
-		return "", fmt.Errorf("requesting a token for ServiceAccount %s: %w", serviceAccount, err)
-	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: c.RESTConfig().Host, CertificateAuthorityData: c.CA()}
-	cfg.AuthInfos[serviceAccount] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: serviceAccount}
-	cfg.CurrentContext = "local"
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("creating kubeconfig dir: %w", err)
-	}
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		return "", fmt.Errorf("writing %s: %w", path, err)
-	}
-	return path, nil
+	return harness.WebhookKubeconfig(deploy.ModeWebhook)(ctx, c)
 }
 
 // rendered decodes deploy's manifests for overlay in webhook mode into typed objects.
 func rendered(overlay string) ([]runtime.Object, error) {
 	return harness.Rendered(overlay, deploy.ModeWebhook)
-}
-
-// create creates the objects that keep selects, in order; existing ones are left as they are.
-func create(ctx context.Context, cs kubernetes.Interface, objs []runtime.Object, keep func(runtime.Object) bool) error {
-	for _, o := range objs {
-		if !keep(o) {
-			continue
-		}
-		var err error
-		switch v := o.(type) {
-		case *corev1.Namespace:
-			_, err = cs.CoreV1().Namespaces().Create(ctx, v, metav1.CreateOptions{})
-		case *corev1.ServiceAccount:
-			_, err = cs.CoreV1().ServiceAccounts(v.Namespace).Create(ctx, v, metav1.CreateOptions{})
-		case *corev1.Secret:
-			_, err = cs.CoreV1().Secrets(v.Namespace).Create(ctx, v, metav1.CreateOptions{})
-		case *rbacv1.ClusterRole:
-			_, err = cs.RbacV1().ClusterRoles().Create(ctx, v, metav1.CreateOptions{})
-		case *rbacv1.ClusterRoleBinding:
-			_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, v, metav1.CreateOptions{})
-		case *rbacv1.Role:
-			_, err = cs.RbacV1().Roles(v.Namespace).Create(ctx, v, metav1.CreateOptions{})
-		case *rbacv1.RoleBinding:
-			_, err = cs.RbacV1().RoleBindings(v.Namespace).Create(ctx, v, metav1.CreateOptions{})
-		default:
-			return fmt.Errorf("create: unexpected %T", o)
-		}
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating %T: %w", o, err)
-		}
-	}
-	return nil
-}
-
-// forbidden finds lines of a log that report a request refused by RBAC.
-func forbidden(logFile string) ([]string, error) {
-	data, err := os.ReadFile(logFile)
-	if err != nil {
-		return nil, err
-	}
-	var lines []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.Contains(strings.ToLower(l), "forbidden") {
-			lines = append(lines, l)
-		}
-	}
-	return lines, nil
 }
 
 // TestInstallServerDryRun applies the base and each overlay with the real kubectl and
@@ -437,7 +348,7 @@ func TestSelfSignedBootstrap(t *testing.T) {
 		}
 	})
 	// The overlay's additions: the empty Secret and the Role for it.
-	if err := create(ctx, cs, objs, func(o runtime.Object) bool {
+	if err := harness.Create(ctx, cs, objs, func(o runtime.Object) bool {
 		switch v := o.(type) {
 		case *corev1.Secret:
 			return len(v.Data) == 0
@@ -469,7 +380,7 @@ func TestSelfSignedBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kc, err := serviceAccountKubeconfig(ctx, env, filepath.Join(t.TempDir(), "sa.kubeconfig"))
+	kc, err := harness.ServiceAccountKubeconfig(ctx, env, filepath.Join(t.TempDir(), "sa.kubeconfig"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +448,7 @@ func TestSelfSignedBootstrap(t *testing.T) {
 	}
 
 	for _, p := range []*webhookProc{a, b, a2} {
-		if lines, err := forbidden(p.logFile); err != nil || len(lines) > 0 {
+		if lines, err := harness.Forbidden(p.logFile); err != nil || len(lines) > 0 {
 			t.Errorf("%s: forbidden requests with the self-signed overlay's RBAC (%v):\n%s", p.logFile, err, strings.Join(lines, "\n"))
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -60,13 +59,7 @@ func TestMain(m *testing.M) {
 			return nil
 		},
 		// Everything the suite made the webhook do was allowed by deploy/'s RBAC.
-		Verify: func(c *cluster.Cluster) error {
-			lines, err := forbidden(c.LogFile("overcommit-webhook"))
-			if err != nil || len(lines) > 0 {
-				return fmt.Errorf("the webhook, running with the RBAC of deploy/, was refused (%v):\n%s", err, strings.Join(lines, "\n"))
-			}
-			return nil
-		},
+		Verify: harness.VerifyNotForbidden,
 	}))
 }
 

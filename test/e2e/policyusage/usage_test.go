@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/overcommit-dev/overcommit/deploy"
 	"github.com/overcommit-dev/overcommit/hack/cluster"
 	"github.com/overcommit-dev/overcommit/shared/names"
 	"github.com/overcommit-dev/overcommit/shared/policy"
@@ -34,7 +35,10 @@ func TestMain(m *testing.M) {
 		Cluster: cluster.Options{Kwok: true, KwokHeartbeat: 2 * time.Second, MetricsServer: true, NodePolicy: true,
 			// No warm-up or hysteresis: this suite checks the published target on steady usage;
 			// test/e2e/history checks the window in both modes.
-			Webhook: &cluster.WebhookOptions{Args: []string{"--metrics-refresh-interval=5s", "--usage-min-window=0", "--usage-raise-after=0"}}},
+			Webhook: &cluster.WebhookOptions{Args: []string{"--metrics-refresh-interval=5s", "--usage-min-window=0", "--usage-raise-after=0"},
+				// The ServiceAccount and RBAC of deploy/ in policy mode, not an admin: the
+				// records' ValidatingAdmissionPolicy lets only that ServiceAccount publish.
+				Kubeconfig: harness.WebhookKubeconfig(deploy.ModePolicy)}},
 		Setup: func(ctx context.Context, c *cluster.Cluster) error {
 			s := policy.DefaultSettings()
 			s.MaxMetricsAge = maxAge
@@ -43,6 +47,8 @@ func TestMain(m *testing.M) {
 			}
 			return nil
 		},
+		// Everything the suite made the webhook do was allowed by deploy/'s RBAC.
+		Verify: harness.VerifyNotForbidden,
 	}))
 }
 
