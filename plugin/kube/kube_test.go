@@ -88,8 +88,9 @@ func TestNodes(t *testing.T) {
 	}
 }
 
-// TestLoads checks both ways of reading pods: a LIST per node for a few nodes, one LIST of all
-// bound pods for many. Both count like the scheduler and skip finished and unbound pods.
+// TestLoads checks both ways of reading pods: a LIST per node for a few nodes or a small share
+// of the cluster's, one LIST of all bound pods for more. Both count like the scheduler and skip
+// finished and unbound pods.
 func TestLoads(t *testing.T) {
 	objs := []runtime.Object{
 		testcluster.Pod("p1", "n1", "1", "1Gi"),
@@ -115,13 +116,23 @@ func TestLoads(t *testing.T) {
 	for i := len(many); i <= perNodeListMax; i++ {
 		many = append(many, fmt.Sprintf("empty-%d", i))
 	}
+	// A cluster of four times as many nodes as many names: a quarter of it, read node by node.
+	withNodes := append([]runtime.Object(nil), objs...)
+	for i := range perNodeShare * len(many) {
+		withNodes = append(withNodes, testcluster.Node(fmt.Sprintf("cluster-%d", i)).Build())
+	}
 	for _, tc := range []struct {
 		name      string
+		objs      []runtime.Object
 		nodes     []string
 		wantLists int
-	}{{"per node", few, 3}, {"one list", many, 1}} {
+	}{
+		{"per node", objs, few, 3},
+		{"one list", objs, many, 1},
+		{"per node, a quarter of the cluster", withNodes, many, len(many)},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := testcluster.New(testcluster.Options{Objects: objs})
+			c := testcluster.New(testcluster.Options{Objects: tc.objs})
 			got, err := Loads(context.Background(), c.Kube, tc.nodes)
 			if err != nil {
 				t.Fatal(err)
@@ -149,6 +160,26 @@ func TestLoads(t *testing.T) {
 				t.Errorf("%d pod LISTs, want %d", lists, tc.wantLists)
 			}
 		})
+	}
+}
+
+func TestReadPerNode(t *testing.T) {
+	for _, tc := range []struct {
+		want, total int
+		perNode     bool
+	}{
+		{1, 0, true},
+		{perNodeListMax, 0, true},
+		{perNodeListMax + 1, 0, false}, // the count unknown: one LIST
+		{500, 5000, true},
+		{1250, 5000, true},
+		{1251, 5000, false},
+		{5000, 5000, false},
+		{perNodeListMax + 1, perNodeListMax + 1, false},
+	} {
+		if got := readPerNode(tc.want, tc.total); got != tc.perNode {
+			t.Errorf("readPerNode(%d, %d) = %v, want %v", tc.want, tc.total, got, tc.perNode)
+		}
 	}
 }
 

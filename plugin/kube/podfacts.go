@@ -2,9 +2,9 @@ package kube
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	resourcehelper "k8s.io/component-helpers/resource"
 
@@ -58,22 +58,18 @@ func unboundedMemory(p *corev1.Pod) bool {
 	return false
 }
 
-// PodFactsByNode lists the non-terminal pods bound to the named nodes, in one paginated LIST of
-// every bound pod, keeping only their PodFacts.
+// PodFactsByNode lists the non-terminal pods bound to the named nodes (EachPodOnNodes), keeping
+// only their PodFacts.
 func PodFactsByNode(ctx context.Context, c kubernetes.Interface, nodes []string) (map[string][]PodFacts, error) {
-	want := make(map[string]bool, len(nodes))
-	for _, n := range nodes {
-		want[n] = true
-	}
 	out := make(map[string][]PodFacts, len(nodes))
-	err := EachPod(ctx, c, requests.ActivePodsFieldSelector(""), func(p *corev1.Pod) {
-		if !want[p.Spec.NodeName] || requests.Terminal(p) {
+	err := EachPodOnNodes(ctx, c, metav1.NamespaceAll, nodes, func(p *corev1.Pod) {
+		if requests.Terminal(p) {
 			return
 		}
 		out[p.Spec.NodeName] = append(out[p.Spec.NodeName], PodFactsOf(p))
 	}, func() { clear(out) })
 	if err != nil {
-		return nil, fmt.Errorf("cannot list pods: %w", err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,15 +24,11 @@ type PodLoad struct {
 	CPU, Memory int64
 }
 
-// perNodeListMax is how many nodes are read with one field-selected LIST each; above it, one
-// LIST of all bound pods is cheaper than many small ones.
-const perNodeListMax = 16
-
-// Loads returns the load of each named node (nodes without pods get a zero Load). For a few
-// nodes it lists each node's pods by field selector; for more it lists all bound pods once, in
-// pages, and sums them by node in a map, so 150,000 pods cost one paginated LIST and only one
-// page is held at a time. The reads are consistent: disable's safety check must count a pod
-// bound a moment ago.
+// Loads returns the load of each named node (nodes without pods get a zero Load). It reads the
+// pods with EachPodOnNodes: each node's by field selector for a few nodes or a small share of
+// the cluster's, otherwise all bound pods once, in pages, summed by node in a map, so 150,000
+// pods cost one paginated LIST and only one page is held at a time. The reads are consistent:
+// disable's safety check must count a pod bound a moment ago.
 func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[string]Load, error) {
 	return LoadsIn(ctx, c, nodes, metav1.NamespaceAll)
 }
@@ -56,44 +51,13 @@ func LoadsWithPods(ctx context.Context, c kubernetes.Interface, nodes []string, 
 
 // loadsIn is LoadsIn, appending each counted pod to pods when pods is not nil.
 func loadsIn(ctx context.Context, c kubernetes.Interface, nodes []string, namespace string, pods map[string][]PodLoad) (map[string]Load, error) {
-	add := func(loads map[string]Load, p *corev1.Pod) {
-		// Checked again for clients that ignore the namespace of a LIST (the fake clientset
-		// answers a field-selected LIST from every namespace).
-		if namespace != metav1.NamespaceAll && p.Namespace != namespace {
-			return
-		}
-		if r, counted := addPod(loads, p); counted && pods != nil {
-			pods[p.Spec.NodeName] = append(pods[p.Spec.NodeName], PodLoad{Namespace: p.Namespace, Name: p.Name, CPU: r.MilliCPU, Memory: r.Memory})
-		}
-	}
 	loads := make(map[string]Load, len(nodes))
 	for _, n := range nodes {
 		loads[n] = Load{}
 	}
-	if len(nodes) <= perNodeListMax {
-		for _, n := range nodes {
-			onNode := func(p *corev1.Pod) {
-				if p.Spec.NodeName == n {
-					add(loads, p)
-				}
-			}
-			reset := func() {
-				loads[n] = Load{}
-				delete(pods, n)
-			}
-			if err := EachPodIn(ctx, c, namespace, requests.ActivePodsFieldSelector(n), onNode, reset); err != nil {
-				return nil, fmt.Errorf("cannot list the pods on node %q: %w", n, err)
-			}
-		}
-		return loads, nil
-	}
-	wanted := make(map[string]bool, len(nodes))
-	for _, n := range nodes {
-		wanted[n] = true
-	}
-	err := EachPodIn(ctx, c, namespace, requests.ActivePodsFieldSelector(""), func(p *corev1.Pod) {
-		if wanted[p.Spec.NodeName] {
-			add(loads, p)
+	err := EachPodOnNodes(ctx, c, namespace, nodes, func(p *corev1.Pod) {
+		if r, counted := addPod(loads, p); counted && pods != nil {
+			pods[p.Spec.NodeName] = append(pods[p.Spec.NodeName], PodLoad{Namespace: p.Namespace, Name: p.Name, CPU: r.MilliCPU, Memory: r.Memory})
 		}
 	}, func() {
 		for n := range loads {
@@ -102,7 +66,7 @@ func loadsIn(ctx context.Context, c kubernetes.Interface, nodes []string, namesp
 		clear(pods)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot list pods: %w", err)
+		return nil, err
 	}
 	return loads, nil
 }
