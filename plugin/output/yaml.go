@@ -69,14 +69,18 @@ func (w *yamlWriter) indent(n int) {
 	}
 }
 
+// maxSimpleKey is the longest key yaml/v2 writes as "key:".
+const maxSimpleKey = 128
+
 // mapping writes a non-empty mapping whose keys start at column indent; inline says its first
 // key follows a "- " already written.
 func (w *yamlWriter) mapping(m map[string]any, indent int, inline bool) {
 	start := len(w.keys)
 	for k := range m {
 		// yaml/v2 orders letter-only keys by their runes, as sort does; keys with digits it
-		// orders by number, and keys that would read as booleans or null it quotes.
-		if !lettersOnly(k) || resolvesAsOther(k) {
+		// orders by number, keys that would read as booleans or null it quotes, and keys
+		// longer than a simple key may be (128) it writes as "? key".
+		if !lettersOnly(k) || resolvesAsOther(k) || len(k) > maxSimpleKey {
 			w.failed = true
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,7 +26,7 @@ var yamlStrings = []string{
 	"averylongstringwithoutanyspacesthatgoesonandonpastthewidthofeightycolumnswithoutbreaking",
 }
 
-var yamlKeys = []string{"name", "cpu", "memory", "podList", "usagePercentOfRequests", "Upper", "a",
+var yamlKeys = []string{strings.Repeat("k", maxSimpleKey), strings.Repeat("k", maxSimpleKey+1), "name", "cpu", "memory", "podList", "usagePercentOfRequests", "Upper", "a",
 	"y", "on", "Null", "key1", "key10", "key2", "with space", "a-b", "10", "2"}
 
 // randomValue builds a JSON value of the reports' kinds, and of kinds they do not have, so that
