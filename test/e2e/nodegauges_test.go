@@ -32,7 +32,7 @@ func TestNodeGauges(t *testing.T) {
 	var base harness.NodeGauges
 	harness.Eventually(t, 60*time.Second, "the webhook's node gauges", func() error {
 		var err error
-		base, err = harness.ScrapeNodeGauges(ctx, env)
+		base, err = harness.SettledNodeGauges(ctx, env)
 		return err
 	})
 	// expect waits until the gauges are base plus want (the cache follows the watch).

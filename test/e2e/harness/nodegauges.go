@@ -6,7 +6,10 @@ import (
 	"regexp"
 	"strconv"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/overcommit-dev/overcommit/hack/cluster"
+	"github.com/overcommit-dev/overcommit/shared/names"
 )
 
 // NodeGauges are the webhook's node gauges as one scrape reports them.
@@ -56,6 +59,24 @@ func ScrapeNodeGauges(ctx context.Context, c *cluster.Cluster) (NodeGauges, erro
 			return NodeGauges{}, fmt.Errorf("%s: %w", l.name, err)
 		}
 		l.set(&g, v)
+	}
+	return g, nil
+}
+
+// SettledNodeGauges is ScrapeNodeGauges once the webhook's node cache holds exactly the opted-in
+// nodes the apiserver has: a test's baseline must not count a node an earlier test is still
+// deleting, nor miss one it just opted in.
+func SettledNodeGauges(ctx context.Context, c *cluster.Cluster) (NodeGauges, error) {
+	g, err := ScrapeNodeGauges(ctx, c)
+	if err != nil {
+		return NodeGauges{}, err
+	}
+	l, err := c.Client().CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: names.EnabledLabel + "=" + names.EnabledValue})
+	if err != nil {
+		return NodeGauges{}, err
+	}
+	if g.OptedIn != float64(len(l.Items)) {
+		return NodeGauges{}, fmt.Errorf("the webhook counts %v opted-in nodes, the apiserver has %d", g.OptedIn, len(l.Items))
 	}
 	return g, nil
 }

@@ -27,7 +27,7 @@ func TestNodeGaugesInPolicyMode(t *testing.T) {
 	var base harness.NodeGauges
 	harness.Eventually(t, 60*time.Second, "the webhook's node gauges", func() error {
 		var err error
-		base, err = harness.ScrapeNodeGauges(ctx, env)
+		base, err = harness.SettledNodeGauges(ctx, env)
 		return err
 	})
 	expect := func(what string, delta harness.NodeGauges) {
