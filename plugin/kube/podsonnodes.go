@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,9 +32,9 @@ func readPerNode(want, total int) bool {
 	return want <= perNodeListMax || total > 0 && want*perNodeShare <= total
 }
 
-// NodeCount returns how many nodes the cluster has, from a LIST of one node and the count of
+// nodeCount returns how many nodes the cluster has, from a LIST of one node and the count of
 // those remaining, or 0 when the apiserver does not say.
-func NodeCount(ctx context.Context, c kubernetes.Interface) (int, error) {
+func nodeCount(ctx context.Context, c kubernetes.Interface) (int, error) {
 	l, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
 	if err != nil {
 		return 0, fmt.Errorf("cannot count nodes: %w", err)
@@ -66,7 +67,7 @@ func EachPodOnNodes(ctx context.Context, c kubernetes.Interface, namespace strin
 	total := 0
 	if !readPerNode(len(wanted), 0) {
 		// An unknown count reads every pod, as before counting was possible.
-		total, _ = NodeCount(ctx, c)
+		total, _ = nodeCount(ctx, c)
 	}
 	if !readPerNode(len(wanted), total) {
 		err := EachPodIn(ctx, c, namespace, requests.ActivePodsFieldSelector(""), func(p *corev1.Pod) {
@@ -88,7 +89,6 @@ func eachNodesPods(ctx context.Context, c kubernetes.Interface, namespace string
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type nodePods struct {
-		node string
 		pods []*corev1.Pod
 		err  error
 	}
@@ -104,11 +104,9 @@ func eachNodesPods(ctx context.Context, c kubernetes.Interface, namespace string
 			}
 		}
 	}()
-	workers := min(perNodeWorkers, len(wanted))
-	done := make(chan struct{})
-	for range workers {
-		go func() {
-			defer func() { done <- struct{}{} }()
+	var wg sync.WaitGroup
+	for range min(perNodeWorkers, len(wanted)) {
+		wg.Go(func() {
 			for n := range names {
 				var pods []*corev1.Pod
 				err := EachPodIn(ctx, c, namespace, requests.ActivePodsFieldSelector(n), func(p *corev1.Pod) {
@@ -120,17 +118,15 @@ func eachNodesPods(ctx context.Context, c kubernetes.Interface, namespace string
 					err = fmt.Errorf("cannot list the pods on node %q: %w", n, err)
 				}
 				select {
-				case results <- nodePods{node: n, pods: pods, err: err}:
+				case results <- nodePods{pods: pods, err: err}:
 				case <-ctx.Done():
 					return
 				}
 			}
-		}()
+		})
 	}
 	go func() {
-		for range workers {
-			<-done
-		}
+		wg.Wait()
 		close(results)
 	}()
 	for r := range results {

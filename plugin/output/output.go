@@ -14,7 +14,6 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"sigs.k8s.io/yaml"
 
 	"github.com/overcommit-dev/overcommit/shared/policy"
 )
@@ -97,7 +96,7 @@ func Encode(w io.Writer, format string, v any) error {
 	case FormatJSON:
 		b = append(b, '\n')
 	case FormatYAML:
-		if b, err = yaml.JSONToYAML(b); err != nil {
+		if b, err = jsonToYAML(b); err != nil {
 			return fmt.Errorf("encoding output as YAML: %w", err)
 		}
 	default:
