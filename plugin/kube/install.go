@@ -101,6 +101,7 @@ func pluginPermissions() []Permission {
 	return []Permission{
 		p("list", "", "nodes", "", "", "every command", true),
 		p("list", "", "pods", "", "", "check, savings, preview, disable", true),
+		p("watch", "", "pods", "", "", "reading every pod as one stream rather than in pages", false),
 		p("get", "", "configmaps", "", names.Namespace, "the settings", true),
 		p("get", ar, "mutatingadmissionpolicies", "", "", "the node-policy mode", true),
 		p("get", ar, "mutatingwebhookconfigurations", "", "", "the node-policy mode", true),

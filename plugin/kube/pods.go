@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -106,6 +107,18 @@ func EachPod(ctx context.Context, c kubernetes.Interface, fieldSelector string, 
 
 // EachPodIn is EachPod over one namespace's pods (metav1.NamespaceAll: every namespace).
 func EachPodIn(ctx context.Context, c kubernetes.Interface, namespace, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
+	n, err := streamPods(ctx, c, namespace, fieldSelector, fn)
+	if !errors.Is(err, errNoStream) {
+		return err
+	}
+	if n > 0 {
+		reset()
+	}
+	return pagePods(ctx, c, namespace, fieldSelector, fn, reset)
+}
+
+// pagePods is EachPodIn by paginated LIST.
+func pagePods(ctx context.Context, c kubernetes.Interface, namespace, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// nil is the restart marker; a closed channel means the listing ended (see errc).

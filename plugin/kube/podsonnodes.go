@@ -109,7 +109,8 @@ func eachNodesPods(ctx context.Context, c kubernetes.Interface, namespace string
 		wg.Go(func() {
 			for n := range names {
 				var pods []*corev1.Pod
-				err := EachPodIn(ctx, c, namespace, requests.ActivePodsFieldSelector(n), func(p *corev1.Pod) {
+				// Pages, not a stream: a node's pods fit one page, and a LIST costs less than a WATCH.
+				err := pagePods(ctx, c, namespace, requests.ActivePodsFieldSelector(n), func(p *corev1.Pod) {
 					if p.Spec.NodeName == n && keep(p) {
 						pods = append(pods, p)
 					}
