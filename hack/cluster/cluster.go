@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,10 +102,28 @@ type Cluster struct {
 	kwok          *kwokState
 }
 
+// startAttempts bounds the starts of a cluster in a work dir of its own: ports are picked free,
+// then released for the component to bind, and another process on the machine may take one in
+// between.
+const startAttempts = 3
+
 // Start brings up the control plane and the optional components and waits until each is ready.
 // On any failure it stops what it started and returns an error that includes the tail of the
-// failing component's log.
-func Start(ctx context.Context, o Options) (c *Cluster, err error) {
+// failing component's log. A component that lost its port to another process is retried from
+// scratch, up to startAttempts times, when Start made the work dir.
+func Start(ctx context.Context, o Options) (*Cluster, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := start(ctx, o)
+		if err == nil || o.WorkDir != "" || attempt == startAttempts || !strings.Contains(err.Error(), "address already in use") || ctx.Err() != nil {
+			return c, err
+		}
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, "[cluster] a port was taken while starting; starting again (attempt %d of %d)\n", attempt+1, startAttempts)
+		}
+	}
+}
+
+func start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if o.BinDir == "" {
 		return nil, errors.New("cluster: Options.BinDir is required")
 	}
