@@ -27,8 +27,8 @@ type PodLoad struct {
 
 // Loads returns the load of each named node (nodes without pods get a zero Load). It reads the
 // pods with EachPodOnNodes: each node's by field selector for a few nodes or a small share of
-// the cluster's, otherwise all bound pods once, in pages, summed by node in a map, so 150,000
-// pods cost one paginated LIST and only one page is held at a time. The reads are consistent:
+// the cluster's, otherwise all bound pods once (EachPodIn: one stream, or pages), summed by node
+// in a map, so 150,000 pods are never held at once. The reads are consistent:
 // disable's safety check must count a pod bound a moment ago.
 func Loads(ctx context.Context, c kubernetes.Interface, nodes []string) (map[string]Load, error) {
 	return LoadsIn(ctx, c, nodes, metav1.NamespaceAll)
@@ -95,12 +95,11 @@ func addPod(loads map[string]Load, p *corev1.Pod) (requests.Amount, bool) {
 // pages: the one being summed, the next one decoded, and the one after being read).
 const PodPageSize = 5000
 
-// EachPod calls fn for every pod matching the field selector, page by page. A goroutine fetches
-// and decodes the next page while fn runs over the current one, so the plugin's CPU overlaps with
-// the apiserver's; fn is still called from one goroutine, in order. reset is called (in order, on
-// the same goroutine) when an expired continue token restarts the listing, so the caller can drop
-// what it summed. The pages are one consistent read: each continue token carries the resource
-// version of the first page.
+// EachPod calls fn for every pod matching the field selector, in one consistent read, from one
+// goroutine, in order. It streams the pods (streamPods) where the server and the user's RBAC
+// allow, else lists them page by page (pagePods). reset is called on the same goroutine when the
+// read starts over, a broken stream falling back to pages or an expired continue token
+// restarting the pages, so the caller can drop what it summed.
 func EachPod(ctx context.Context, c kubernetes.Interface, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
 	return EachPodIn(ctx, c, metav1.NamespaceAll, fieldSelector, fn, reset)
 }
@@ -117,7 +116,9 @@ func EachPodIn(ctx context.Context, c kubernetes.Interface, namespace, fieldSele
 	return pagePods(ctx, c, namespace, fieldSelector, fn, reset)
 }
 
-// pagePods is EachPodIn by paginated LIST.
+// pagePods is EachPodIn by paginated LIST. A goroutine fetches and decodes the next page while fn
+// runs over the current one, so the plugin's CPU overlaps with the apiserver's. The pages are one
+// consistent read: each continue token carries the resource version of the first page.
 func pagePods(ctx context.Context, c kubernetes.Interface, namespace, fieldSelector string, fn func(*corev1.Pod), reset func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

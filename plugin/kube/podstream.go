@@ -14,18 +14,18 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// errNoStream says the pods could not be streamed and nothing was handed to fn: read them in
-// pages instead.
+// errNoStream says the stream was refused or broke where a paginated LIST may still work: read
+// the pods in pages instead, after dropping any that were handed over.
 var errNoStream = errors.New("pods cannot be streamed")
 
 // streamPods reads the pods as a streaming list (a WATCH with sendInitialEvents=true, KEP-3157):
 // the apiserver sends every matching pod from its watch cache, one event each, then a bookmark
 // that marks the end. It does so at one consistent resource version, as a LIST does.
 //
-// Why not pages: a paginated LIST is served from the watch cache only for its first page; on a
-// cluster whose pods have stopped changing, the continuation pages come from etcd, which costs the
-// apiserver several times more CPU per pod (see docs/performance.md). The stream has one
-// request, no pages, and holds one pod at a time in this process.
+// Why not pages: the apiserver serves a consistent LIST's first page from its watch cache, but on
+// a cluster that had run a while it read every continuation page from etcd, at several times the
+// CPU per pod (measured in docs/performance.md). The stream is one request served from the cache,
+// and this process holds one pod at a time.
 //
 // It returns errNoStream when the server or the client cannot stream (a fake clientset; a server
 // without the WatchList feature, which rejects sendInitialEvents as invalid; no RBAC to watch
